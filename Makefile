@@ -1,0 +1,90 @@
+# Modelgate: `make run` starts the service with embedded defaults, `make test`
+# runs the test suite. `make help` lists every target.
+
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+DATA_DIR ?= var
+export PYTHONUNBUFFERED := 1
+export DO_NOT_TRACK := 1
+export NO_MKDOCS_2_WARNING := 1
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip>=24"
+
+$(VENV)/.runtime: $(BIN)/python pyproject.toml requirements.lock
+	$(BIN)/pip install --quiet -c requirements.lock -e .
+	@touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime
+	$(BIN)/pip install --quiet -c requirements.lock -e ".[dev]"
+	@touch $@
+
+.PHONY: install
+install: $(VENV)/.runtime ## create the virtualenv and install the service
+
+.PHONY: install-dev
+install-dev: $(VENV)/.dev ## install the service with test and docs tools
+
+.PHONY: setup
+setup: install ## migrate, seed demo users, train and register the demo models if absent
+	@mkdir -p $(DATA_DIR)
+	$(PY) manage.py migrate --no-input -v 0
+	$(PY) manage.py collectstatic --no-input -v 0
+	$(PY) manage.py seed_demo
+	$(PY) manage.py setup_periodic_tasks
+	$(PY) manage.py train --config params.yaml --if-absent
+	$(PY) manage.py train --config params-tabular.yaml --if-absent
+
+.PHONY: run
+run: setup ## set up, then run web (http://127.0.0.1:8000), worker and beat; Ctrl-C stops all
+	@echo "Modelgate on http://127.0.0.1:8000  (demo logins: $(DATA_DIR)/demo-credentials.txt)"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile $(if $(REDIS_URL),web worker beat stream,web worker beat)
+
+.PHONY: test
+test: $(VENV)/.dev ## set up and run the whole test suite
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: $(VENV)/.dev ## ruff lint and format check, Django checks, missing migrations
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+.PHONY: format
+format: $(VENV)/.dev ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+.PHONY: train
+train: install ## train and register a new version of the SMS model (params.yaml)
+	$(PY) manage.py train --config params.yaml
+
+.PHONY: docs
+docs: $(VENV)/.dev ## build the documentation site into site/
+	$(BIN)/mkdocs build --strict
+
+.PHONY: docs-serve
+docs-serve: $(VENV)/.dev ## serve the documentation on http://127.0.0.1:8001
+	$(BIN)/mkdocs serve -a 127.0.0.1:8001
+
+.PHONY: lock
+lock: $(BIN)/python ## refresh requirements.lock from a fresh resolve of pyproject.toml
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade "pip>=24"
+	.lock-venv/bin/pip install --quiet -e ".[dev]"
+	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+	rm -rf .lock-venv
+
+.PHONY: clean
+clean: ## delete the local data folder (database, MLflow store, broker, reports)
+	rm -rf $(DATA_DIR)

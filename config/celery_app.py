@@ -1,0 +1,37 @@
+"""The Celery application: configuration from Django settings (CELERY_*)."""
+
+import os
+
+from celery import Celery, signals
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+# Evidently sends usage telemetry by default; a self-hosted service must not.
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("EVIDENTLY_DISABLE_TELEMETRY", "1")
+
+app = Celery("modelgate")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@signals.task_prerun.connect
+def _close_stale_connections_before(**_kwargs) -> None:
+    """Drop database connections that died while the worker was idle."""
+    from django.db import close_old_connections
+
+    close_old_connections()
+
+
+@signals.task_postrun.connect
+def _close_stale_connections_after(**_kwargs) -> None:
+    from django.db import close_old_connections
+
+    close_old_connections()
+
+
+@signals.worker_process_init.connect
+def _prepare_worker_process(**_kwargs) -> None:
+    """Make sure the filesystem broker folders exist before the worker polls them."""
+    from core.broker import ensure_broker_dirs
+
+    ensure_broker_dirs()

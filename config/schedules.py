@@ -1,0 +1,28 @@
+"""Every periodic task of Modelgate, in code.
+
+`manage.py setup_periodic_tasks` writes these into django-celery-beat's tables
+(creating or updating them by name), where the admin can pause or re-time them.
+Per-monitor schedules are created by the monitoring app itself.
+"""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    task: str
+    every_seconds: int | None = None
+    crontab: str | None = None  # "minute hour day_of_month month day_of_week"
+    kwargs: dict = field(default_factory=dict)
+    description: str = ""
+
+
+SCHEDULES: list[Schedule] = [
+    Schedule(
+        name="governance: reconcile the registry mirror with MLflow",
+        task="governance.tasks.registry_reconcile",
+        every_seconds=60,
+        description="Copies versions and aliases registered outside Modelgate.",
+    ),
+]

@@ -1,0 +1,339 @@
+"""Settings shared by every environment.
+
+Every value comes from an environment variable with a safe default (see
+`.env.example`). The embedded defaults need no external server: SQLite in WAL
+mode, a local MLflow store and a filesystem Celery broker, all under
+``MODELGATE_DATA_DIR``.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    env.read_env(str(BASE_DIR / ".env"))
+
+DATA_DIR = Path(env.str("MODELGATE_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
+
+# ---------------------------------------------------------------- core Django
+SECRET_KEY = env.str(
+    "DJANGO_SECRET_KEY",
+    default="insecure-local-key-change-me-0f8e2a6c1d9b4e7a8c3f5d2b1a0e9c8d",
+)
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+SITE_URL = env.str("MODELGATE_SITE_URL", default="http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "core",
+    "governance",
+    "inference",
+    "monitoring",
+    "trainer",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# ------------------------------------------------------------------- database
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
+}
+
+
+def _tune_database(db: dict) -> dict:
+    """Apply the settings each engine needs under concurrent writers.
+
+    SQLite: WAL journal, ``synchronous=NORMAL``, IMMEDIATE transactions (writers
+    queue on the busy timeout instead of failing with "database is locked") and
+    persistent connections. PostgreSQL: persistent connections with health
+    checks so a restarted server does not break the next request.
+    """
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        db.setdefault("OPTIONS", {})
+        db["OPTIONS"].update(
+            {
+                "timeout": env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=20),
+                "transaction_mode": "IMMEDIATE",
+                "init_command": (
+                    "PRAGMA journal_mode=WAL;"
+                    "PRAGMA synchronous=NORMAL;"
+                    "PRAGMA foreign_keys=ON;"
+                    "PRAGMA busy_timeout=20000;"
+                ),
+            }
+        )
+        db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=600)
+    elif db["ENGINE"].startswith("django.db.backends.postgresql"):
+        db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+        db["CONN_HEALTH_CHECKS"] = True
+        db.setdefault("OPTIONS", {}).setdefault(
+            "connect_timeout", env.int("DB_CONNECT_TIMEOUT_SECONDS", default=5)
+        )
+    return db
+
+
+DATABASES["default"] = _tune_database(DATABASES["default"])
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# ---------------------------------------------------------------------- auth
+_VALIDATORS = "django.contrib.auth.password_validation"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": f"{_VALIDATORS}.UserAttributeSimilarityValidator"},
+    {"NAME": f"{_VALIDATORS}.MinimumLengthValidator"},
+    {"NAME": f"{_VALIDATORS}.CommonPasswordValidator"},
+    {"NAME": f"{_VALIDATORS}.NumericPasswordValidator"},
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+# ------------------------------------------------------------ i18n and files
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+MEDIA_ROOT = Path(env.str("MODELGATE_MEDIA_DIR", default=str(DATA_DIR / "media")))
+MEDIA_URL = "/media/"
+
+# Request size caps: a predict body beyond this is refused before parsing.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_MAX_BODY_BYTES", default=2 * 1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
+
+# ------------------------------------------------------------------- e-mail
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default=f"filemail://{DATA_DIR / 'mail'}")
+vars().update(EMAIL_CONFIG)
+if (
+    EMAIL_CONFIG.get("EMAIL_BACKEND")
+    == "django.core.mail.backends.filebased.EmailBackend"
+):
+    EMAIL_FILE_PATH = str(DATA_DIR / "mail")
+DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="modelgate@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_TIMEOUT = 10
+
+# ----------------------------------------------------------------------- DRF
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.CappedPageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "core.exceptions.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.AnonRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env.str("API_THROTTLE_USER", default="100000/hour"),
+        "anon": env.str("API_THROTTLE_ANON", default="600/hour"),
+        "predict": env.str("API_THROTTLE_PREDICT", default="200000/hour"),
+        "login": env.str("LOGIN_THROTTLE", default="10/minute"),
+    },
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Modelgate API",
+    "DESCRIPTION": "Serve, watch and govern machine-learning models.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# -------------------------------------------------------------------- caches
+REDIS_URL = env.str("REDIS_URL", default="")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "modelgate",
+    }
+}
+
+# -------------------------------------------------------------------- Celery
+# Broker: an explicit CELERY_BROKER_URL wins, then REDIS_URL, then a
+# filesystem broker under the data folder that needs no server.
+CELERY_BROKER_URL = (
+    env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "filesystem://"
+)
+BROKER_DIR = DATA_DIR / "broker"
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # filesystem transport
+    "data_folder_in": str(BROKER_DIR / "queue"),
+    "data_folder_out": str(BROKER_DIR / "queue"),
+    "processed_folder": str(BROKER_DIR / "processed"),
+    "store_processed": False,
+    # redis transport: longer than every countdown, retry back-off and time limit
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=3600),
+    "socket_timeout": 5,
+    "socket_connect_timeout": 5,
+    "retry_on_timeout": True,
+    "health_check_interval": 25,
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 5
+CELERY_BROKER_POOL_LIMIT = 10
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT_SECONDS", default=1800)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int(
+    "CELERY_TASK_SOFT_TIME_LIMIT_SECONDS", default=1700
+)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_EAGER_PROPAGATES = True
+# Publishing must not hang a web request when the broker is down.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+
+# -------------------------------------------------------------------- MLflow
+MLFLOW_DIR = DATA_DIR / "mlflow"
+MLFLOW_TRACKING_URI = env.str(
+    "MLFLOW_TRACKING_URI", default=f"sqlite:///{MLFLOW_DIR / 'mlflow.db'}"
+)
+MLFLOW_REGISTRY_URI = env.str("MLFLOW_REGISTRY_URI", default="") or MLFLOW_TRACKING_URI
+# Where new experiments store artifacts when the tracking URI is a local store.
+MLFLOW_ARTIFACT_ROOT = env.str(
+    "MLFLOW_ARTIFACT_ROOT", default=(MLFLOW_DIR / "artifacts").as_uri()
+)
+MLFLOW_REQUEST_TIMEOUT_SECONDS = env.int("MLFLOW_REQUEST_TIMEOUT_SECONDS", default=10)
+MLFLOW_REQUEST_MAX_RETRIES = env.int("MLFLOW_REQUEST_MAX_RETRIES", default=1)
+
+# ----------------------------------------------------------------- Modelgate
+MODELGATE = {
+    "REQUIRE_SERVICES": env.bool("MODELGATE_REQUIRE_SERVICES", default=False),
+    "STAGE_ALIASES": {
+        "staging": env.str("MODELGATE_STAGING_ALIAS", default="staging"),
+        "production": env.str("MODELGATE_PRODUCTION_ALIAS", default="production"),
+        "previous": env.str("MODELGATE_PREVIOUS_ALIAS", default="previous"),
+    },
+    "MODEL_CACHE_DIR": Path(
+        env.str("MODELGATE_MODEL_CACHE_DIR", default=str(DATA_DIR / "model-cache"))
+    ),
+    "DEFAULT_MODEL": env.str("MODELGATE_DEFAULT_MODEL", default="sms-spam"),
+}
+
+# -------------------------------------------------------------------- logging
+LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("MODELGATE_LOG_FORMAT", default="text")  # text | json
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "text": {
+            "format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+            "datefmt": "%H:%M:%S",
+        },
+        "json": {"()": "core.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
+    },
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        name: {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}
+        for name in (
+            "core",
+            "governance",
+            "inference",
+            "monitoring",
+            "trainer",
+            "config",
+        )
+    }
+    | {
+        "django": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        "django.request": {
+            "handlers": ["console"],
+            "level": "ERROR",
+            "propagate": False,
+        },
+        "celery": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "mlflow": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        "alembic": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+    },
+}
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_AGE = env.int("DJANGO_SESSION_COOKIE_AGE", default=60 * 60 * 12)

@@ -1,0 +1,39 @@
+"""Settings for the test suite.
+
+The database comes from DATABASE_URL like everywhere else (CI points it at
+PostgreSQL); TEST_DATABASE_NAME lets two checkouts test side by side on one server.
+"""
+
+import tempfile
+from pathlib import Path
+
+from .base import *  # noqa: F403
+from .base import DATABASES, MODELGATE, REST_FRAMEWORK, env
+
+DEBUG = False
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # noqa: S303
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+
+_TMP = Path(tempfile.mkdtemp(prefix="modelgate-test-"))
+MEDIA_ROOT = _TMP / "media"
+MODELGATE["MODEL_CACHE_DIR"] = _TMP / "model-cache"
+
+if env.str("TEST_DATABASE_NAME", default=""):
+    DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME")}
+
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+    "anon": "100000/hour",
+}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# Each test session gets its own MLflow store (SQLite + artifacts in a temp dir).
+MLFLOW_DIR = _TMP / "mlflow"
+MLFLOW_TRACKING_URI = f"sqlite:///{MLFLOW_DIR / 'mlflow.db'}"
+MLFLOW_REGISTRY_URI = MLFLOW_TRACKING_URI
+MLFLOW_ARTIFACT_ROOT = (MLFLOW_DIR / "artifacts").as_uri()

@@ -1,0 +1,32 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from core import views as core_views
+
+urlpatterns = [
+    path("", core_views.HomeView.as_view(), name="home"),
+    path("health/live", core_views.LiveView.as_view(), name="health-live"),
+    path("health/ready", core_views.ReadyView.as_view(), name="health-ready"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(template_name="core/login.html"),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="api-schema"),
+        name="api-docs",
+    ),
+    path("", include("governance.urls")),
+    path("", include("inference.urls")),
+    path("", include("monitoring.urls")),
+]
+
+admin.site.site_header = "Modelgate administration"
+admin.site.site_title = "Modelgate"
+admin.site.index_title = "Models, approvals and monitors"

@@ -1,0 +1,130 @@
+"""Writes of the governance app: keeping the registry mirror in step with MLflow."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from governance import registry
+from governance.choices import ModelTask, TestStatus
+from governance.models import ModelAlias, ModelVersion, RegisteredModel
+
+logger = logging.getLogger(__name__)
+
+TAG_TESTS = "modelgate.tests"
+TAG_TASK = "modelgate.task"
+
+
+def _test_status(tags: dict[str, str]) -> str:
+    value = tags.get(TAG_TESTS, "").lower()
+    return value if value in TestStatus.values else TestStatus.UNKNOWN
+
+
+def model_version_register(
+    *,
+    name: str,
+    model_uri: str,
+    run_id: str,
+    tags: dict[str, str] | None = None,
+    description: str = "",
+) -> ModelVersion:
+    """Register a new version in MLflow and record it in the mirror."""
+    registered = registry.version_register(
+        name=name,
+        model_uri=model_uri,
+        run_id=run_id,
+        tags=tags,
+        description=description,
+    )
+    return model_version_mirror(name=name, version=registered.version)
+
+
+def model_version_mirror(
+    *, name: str, version: int, rv: registry.RegistryVersion | None = None
+) -> ModelVersion:
+    """Copy one MLflow version (tags, run metrics and params, signature, card) into
+    the mirror, creating the registered model row if needed."""
+    rv = rv or registry.version_get(name, version)
+    metrics, params = {}, {}
+    card = ""
+    if rv.run_id:
+        try:
+            metrics, params, _tags = registry.run_data(rv.run_id)
+        except registry.RegistryNotFound:
+            logger.warning("run %s of %s v%s is gone", rv.run_id, name, version)
+        card = registry.run_artifact_text(rv.run_id, "model_card.md") or ""
+    try:
+        signature = registry.version_signature(name, version)
+    except registry.RegistryError:
+        logger.warning("no readable signature for %s v%s", name, version)
+        signature = {}
+
+    with transaction.atomic():
+        model, _ = RegisteredModel.objects.get_or_create(name=name)
+        task = rv.tags.get(TAG_TASK, "")
+        if task in ModelTask.values and model.task != task:
+            model.task = task
+            model.save(update_fields=["task", "updated_at"])
+        obj, _ = ModelVersion.objects.update_or_create(
+            registered_model=model,
+            version=rv.version,
+            defaults={
+                "run_id": rv.run_id,
+                "source": rv.source,
+                "mlflow_status": rv.status,
+                "test_status": _test_status(rv.tags),
+                "metrics": metrics,
+                "params": params,
+                "tags": rv.tags,
+                "signature": signature,
+                "model_card": card,
+                "registered_by": rv.user_id,
+                "registered_at": rv.created_at,
+            },
+        )
+    return obj
+
+
+def registered_model_sync(*, name: str) -> RegisteredModel:
+    """Bring the mirror of one registered model in line with MLflow: new versions
+    are copied in full, known ones get their tags and status refreshed, aliases
+    are replaced by what MLflow says now."""
+    remote = registry.model_get(name)
+    versions = registry.version_list(name)
+    known = {
+        v.version: v for v in ModelVersion.objects.filter(registered_model__name=name)
+    }
+    for rv in versions:
+        current = known.get(rv.version)
+        if current is None:
+            model_version_mirror(name=name, version=rv.version, rv=rv)
+        elif current.tags != rv.tags or current.mlflow_status != rv.status:
+            current.tags = rv.tags
+            current.mlflow_status = rv.status
+            current.test_status = _test_status(rv.tags)
+            current.save(
+                update_fields=["tags", "mlflow_status", "test_status", "updated_at"]
+            )
+
+    with transaction.atomic():
+        model, _ = RegisteredModel.objects.get_or_create(name=name)
+        model.description = remote.description
+        model.last_synced_at = timezone.now()
+        model.save(update_fields=["description", "last_synced_at", "updated_at"])
+        by_number = {v.version: v for v in model.versions.all()}
+        model.aliases.exclude(alias__in=list(remote.aliases)).delete()
+        for alias, number in remote.aliases.items():
+            if number in by_number:
+                ModelAlias.objects.update_or_create(
+                    registered_model=model,
+                    alias=alias,
+                    defaults={"version": by_number[number]},
+                )
+    return model
+
+
+def registry_sync_all() -> list[RegisteredModel]:
+    """Reconcile every registered model of MLflow into the mirror."""
+    return [registered_model_sync(name=m.name) for m in registry.model_list()]

@@ -1,0 +1,72 @@
+"""Environment variables switch every part; the defaults need no server."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = """
+import json, django
+from django.conf import settings
+django.setup()
+db = settings.DATABASES["default"]
+print(json.dumps({
+    "engine": db["ENGINE"], "name": str(db["NAME"]), "options": db.get("OPTIONS", {}),
+    "broker": settings.CELERY_BROKER_URL, "mlflow": settings.MLFLOW_TRACKING_URI,
+    "email": settings.EMAIL_BACKEND, "health": db.get("CONN_HEALTH_CHECKS", False),
+}))
+"""
+
+
+def settings_with(tmp_path, **env) -> dict:
+    base = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "MODELGATE_DATA_DIR": str(tmp_path),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_embedded_defaults_need_no_server(tmp_path):
+    s = settings_with(tmp_path)
+    assert s["engine"] == "django.db.backends.sqlite3"
+    assert s["name"] == str(tmp_path / "db.sqlite3")
+    assert s["options"]["transaction_mode"] == "IMMEDIATE"
+    assert "journal_mode=WAL" in s["options"]["init_command"]
+    assert s["options"]["timeout"] >= 5
+    assert s["broker"] == "filesystem://"
+    assert s["mlflow"] == f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+    assert s["email"] == "django.core.mail.backends.filebased.EmailBackend"
+
+
+def test_environment_switches_to_real_services(tmp_path):
+    s = settings_with(
+        tmp_path,
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/test",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+        MLFLOW_TRACKING_URI="http://127.0.0.1:5000",
+        EMAIL_URL="smtp://127.0.0.1:1025",
+    )
+    assert s["engine"] == "django.db.backends.postgresql"
+    assert s["health"] is True
+    assert s["broker"] == "redis://127.0.0.1:6379/0"
+    assert s["mlflow"] == "http://127.0.0.1:5000"
+    assert s["email"] == "django.core.mail.backends.smtp.EmailBackend"
+
+
+def test_explicit_broker_url_wins_over_redis_url(tmp_path):
+    s = settings_with(
+        tmp_path, REDIS_URL="redis://127.0.0.1:6379/0", CELERY_BROKER_URL="redis://h:1/2"
+    )
+    assert s["broker"] == "redis://h:1/2"
