@@ -41,7 +41,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("postgres"):
         engine = settings.DATABASES["default"]["ENGINE"]
         if "postgresql" not in engine:
-            _unavailable(item, "the test needs PostgreSQL (DATABASE_URL=postgres://...)")
+            _unavailable(
+                item, "the test needs PostgreSQL (DATABASE_URL=postgres://...)"
+            )
     if item.get_closest_marker("redis"):
         problem = _redis_problem()
         if problem:
@@ -55,7 +57,7 @@ def redis_url() -> str:
 
 @pytest.fixture
 def redis_client(redis_url):
-    """A Redis client on the test server; keys created under ``mg-test:`` are removed."""
+    """A Redis client on the test server; keys under ``mg-test:`` are removed after."""
     import redis
 
     client = redis.Redis.from_url(redis_url, socket_connect_timeout=1)
@@ -114,7 +116,10 @@ def make_user(db):
 
     def make(username: str, *, roles: list[str] = (), password: str = "pw", **extra):
         user = get_user_model().objects.create_user(
-            username=username, password=password, email=f"{username}@example.com", **extra
+            username=username,
+            password=password,
+            email=f"{username}@example.com",
+            **extra,
         )
         if roles:
             user.groups.set(Group.objects.filter(name__in=roles))

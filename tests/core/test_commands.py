@@ -25,7 +25,10 @@ def test_seed_demo_prints_credentials_once(settings, tmp_path, capsys):
     assert "alice" in first and "API token" in first
     assert "exist already" in second and "alice " not in second
     user = get_user_model().objects.get(username="carol")
-    assert list(user.groups.values_list("name", flat=True)) == ["production_approvers", "viewers"]
+    assert list(user.groups.values_list("name", flat=True)) == [
+        "production_approvers",
+        "viewers",
+    ]
     assert (tmp_path / "demo-credentials.txt").stat().st_mode & 0o777 == 0o600
 
 
@@ -35,6 +38,6 @@ def test_setup_periodic_tasks_is_idempotent():
     call_command("setup_periodic_tasks")
     names = set(PeriodicTask.objects.values_list("name", flat=True))
     assert {s.name for s in SCHEDULES} <= names
-    assert PeriodicTask.objects.filter(name__in=[s.name for s in SCHEDULES]).count() == len(
-        SCHEDULES
-    )
+    assert PeriodicTask.objects.filter(
+        name__in=[s.name for s in SCHEDULES]
+    ).count() == len(SCHEDULES)

@@ -32,7 +32,9 @@ def test_home_lists_models_versions_metrics_and_test_status(
     # MCC of the SMS model, rounded to 4 places, is on the page
     from governance.models import ModelVersion
 
-    mcc = ModelVersion.objects.get(registered_model__name="sms-spam", version=1).metrics["mcc"]
+    mcc = ModelVersion.objects.get(
+        registered_model__name="sms-spam", version=1
+    ).metrics["mcc"]
     assert f"{mcc:.4f}" in html
 
 

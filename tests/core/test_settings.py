@@ -67,6 +67,8 @@ def test_environment_switches_to_real_services(tmp_path):
 
 def test_explicit_broker_url_wins_over_redis_url(tmp_path):
     s = settings_with(
-        tmp_path, REDIS_URL="redis://127.0.0.1:6379/0", CELERY_BROKER_URL="redis://h:1/2"
+        tmp_path,
+        REDIS_URL="redis://127.0.0.1:6379/0",
+        CELERY_BROKER_URL="redis://h:1/2",
     )
     assert s["broker"] == "redis://h:1/2"

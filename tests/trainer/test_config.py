@@ -57,7 +57,9 @@ def test_wrong_type_is_named(tmp_path, tree):
 )
 def test_threshold_out_of_range(tmp_path, tree, metric, bound, value):
     tree["tests"]["thresholds"][metric] = {bound: value}
-    with pytest.raises(ConfigError, match=rf"tests.thresholds.{metric}.{bound}=.* out of range"):
+    with pytest.raises(
+        ConfigError, match=rf"tests.thresholds.{metric}.{bound}=.* out of range"
+    ):
         load_config(write(tmp_path, tree))
 
 

@@ -37,7 +37,9 @@ def test_unknown_label_is_an_error(tmp_path):
 
 
 def test_empty_texts_are_dropped_and_reported(tmp_path):
-    config = sms_config(tmp_path, ["ham\thello", "ham\t   ", "spam\tWIN now", "ham\thi"])
+    config = sms_config(
+        tmp_path, ["ham\thello", "ham\t   ", "spam\tWIN now", "ham\thi"]
+    )
     dataset = load_dataset(config)
     assert dataset.report.empty_texts == 1
     assert dataset.report.rows_used == 3
@@ -52,7 +54,9 @@ def test_duplicates_can_be_kept(tmp_path):
 
 
 def test_missing_data_file(tmp_path):
-    config = load_config(ROOT / "params.yaml", [f"data.path={tmp_path / 'gone.tsv'}"]).data
+    config = load_config(
+        ROOT / "params.yaml", [f"data.path={tmp_path / 'gone.tsv'}"]
+    ).data
     with pytest.raises(DataError, match="does not exist"):
         load_dataset(config)
 

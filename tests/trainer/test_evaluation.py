@@ -11,13 +11,18 @@ def test_binary_metrics_from_a_known_confusion_matrix():
     y_pred = ["spam", "spam", "spam", "ham"] + ["spam"] + ["ham"] * 5
     proba = np.array([[0.1, 0.9]] * 3 + [[0.6, 0.4]] + [[0.4, 0.6]] + [[0.9, 0.1]] * 5)
     # when
-    m = classification_metrics(y_true, y_pred, proba, classes=["ham", "spam"], positive="spam")
+    m = classification_metrics(
+        y_true, y_pred, proba, classes=["ham", "spam"], positive="spam"
+    )
     # then
     assert m["accuracy"] == pytest.approx(0.8)
     assert m["precision"] == pytest.approx(0.75)
     assert m["recall"] == pytest.approx(0.75)
     assert m["false_positive_rate"] == pytest.approx(1 / 6)
-    assert m["confusion_matrix"] == {"labels": ["ham", "spam"], "matrix": [[5, 1], [1, 3]]}
+    assert m["confusion_matrix"] == {
+        "labels": ["ham", "spam"],
+        "matrix": [[5, 1], [1, 3]],
+    }
     assert m["mcc"] == pytest.approx((3 * 5 - 1 * 1) / np.sqrt(4 * 4 * 6 * 6))
     assert 0.9 < m["roc_auc"] <= 1.0
 
@@ -32,8 +37,11 @@ def test_multiclass_uses_macro_average():
 def test_threshold_tests_check_both_sides():
     results = threshold_tests(
         {"mcc": 0.91, "false_positive_rate": 0.004},
-        {"mcc": Threshold(min=0.92), "false_positive_rate": Threshold(max=0.005),
-         "recall": Threshold(min=0.9)},
+        {
+            "mcc": Threshold(min=0.92),
+            "false_positive_rate": Threshold(max=0.005),
+            "recall": Threshold(min=0.9),
+        },
     )
     by_name = {r.name: r for r in results}
     assert not by_name["metric mcc"].passed

@@ -23,7 +23,9 @@ def sets(*extra: str) -> list[str]:
     return out
 
 
-def test_sms_model_meets_the_acceptance_bar_and_carries_every_artifact(sms_model, tmp_path):
+def test_sms_model_meets_the_acceptance_bar_and_carries_every_artifact(
+    sms_model, tmp_path
+):
     # given the default SMS model trained by the session fixture
     name, version = sms_model.name, sms_model.version
     mirrored = ModelVersion.objects.get(registered_model__name=name, version=version)
@@ -47,24 +49,39 @@ def test_sms_model_meets_the_acceptance_bar_and_carries_every_artifact(sms_model
     client = registry.client()
     run_id = client.get_model_version(name, str(version)).run_id
     paths = {a.path for a in client.list_artifacts(run_id)}
-    assert {"model_card.md", "reference", "outlier", "data", "evaluation", "config"} <= paths
-    fingerprint = json.loads(registry.run_artifact_text(run_id, "data/fingerprint.json"))
+    assert {
+        "model_card.md",
+        "reference",
+        "outlier",
+        "data",
+        "evaluation",
+        "config",
+    } <= paths
+    fingerprint = json.loads(
+        registry.run_artifact_text(run_id, "data/fingerprint.json")
+    )
     assert fingerprint["rows_read"] == 5017 and len(fingerprint["sha256"]) == 64
     ref_dir = registry.run_artifact_download(run_id, "reference", tmp_path)
     reference = pd.read_parquet(ref_dir / "reference.parquet")
-    assert {"message", "target", "prediction", "proba_ham", "proba_spam"} <= set(reference)
+    assert {"message", "target", "prediction", "proba_ham", "proba_spam"} <= set(
+        reference
+    )
     assert reference[["proba_ham", "proba_spam"]].sum(axis=1).round(6).eq(1).all()
     outlier_dir = registry.run_artifact_download(run_id, "outlier", tmp_path)
     assert (outlier_dir / "detector.json").is_file()
     model_dir = registry.version_download(name, version, tmp_path / "model")
     assert (model_dir / "input_example.json").is_file()
     model = registry.model_load(model_dir)
-    got = model.predict(pd.DataFrame({"message": ["WINNER! Claim your £1000 prize, call now"]}))
+    got = model.predict(
+        pd.DataFrame({"message": ["WINNER! Claim your £1000 prize, call now"]})
+    )
     assert list(got) == ["spam"]
 
 
 def test_tabular_model_is_registered(tabular_model):
-    mirrored = ModelVersion.objects.get(registered_model__name="breast-cancer", version=1)
+    mirrored = ModelVersion.objects.get(
+        registered_model__name="breast-cancer", version=1
+    )
     assert mirrored.test_status == "passed"
     assert len(mirrored.signature["inputs"]) == 30
     assert mirrored.signature["inputs"][0]["type"] == "double"
@@ -84,7 +101,9 @@ def test_same_config_and_data_give_the_same_metrics(trained_models):
 
 
 @pytest.mark.django_db
-def test_failing_model_tests_register_a_failed_version_and_exit_non_zero(trained_models):
+def test_failing_model_tests_register_a_failed_version_and_exit_non_zero(
+    trained_models,
+):
     before = len(registry.version_list("sms-spam"))
     with pytest.raises(SystemExit) as exit_info:
         call_command(
@@ -107,9 +126,15 @@ def test_failing_model_tests_register_a_failed_version_and_exit_non_zero(trained
     ("override", "message"),
     [
         ("trainig.epochs=3", "unknown key 'trainig'"),
-        ("data.path=/nonexistent/sms.tsv", "data file /nonexistent/sms.tsv does not exist"),
+        (
+            "data.path=/nonexistent/sms.tsv",
+            "data file /nonexistent/sms.tsv does not exist",
+        ),
         ("data.labels={ham: 0, junk: 1}", "unknown label(s) ['spam']"),
-        ("tests.thresholds.mcc.min=1.5", "tests.thresholds.mcc.min=1.5 is out of range"),
+        (
+            "tests.thresholds.mcc.min=1.5",
+            "tests.thresholds.mcc.min=1.5 is out of range",
+        ),
         (
             "model.pipelines.tfidf_logreg.estimator.params.Cc=3",
             "unknown parameter(s) ['Cc'] for LogisticRegression",
@@ -144,12 +169,16 @@ def test_stages_run_one_by_one_like_dvc(trained_models, tmp_path):
     before = len(registry.version_list("breast-cancer"))
     config = str(ROOT / "params-tabular.yaml")
     for stage in ("prepare", "train", "evaluate"):
-        call_command("train", "--config", config, "--stage", stage, "--workdir", str(tmp_path))
+        call_command(
+            "train", "--config", config, "--stage", stage, "--workdir", str(tmp_path)
+        )
     assert (tmp_path / "prepare/train.parquet").is_file()
     assert (tmp_path / "train/model.joblib").is_file()
     metrics = json.loads((tmp_path / "evaluate/metrics.json").read_text())
     assert metrics["mcc"] > 0.85
-    call_command("train", "--config", config, "--stage", "register", "--workdir", str(tmp_path))
+    call_command(
+        "train", "--config", config, "--stage", "register", "--workdir", str(tmp_path)
+    )
     assert len(registry.version_list("breast-cancer")) == before + 1
 
 
