@@ -47,7 +47,7 @@ setup: install ## migrate, seed demo users, train and register the demo models i
 .PHONY: run
 run: setup ## set up, then run web (http://127.0.0.1:8000), worker and beat; Ctrl-C stops all
 	@echo "Modelgate on http://127.0.0.1:8000  (demo logins: $(DATA_DIR)/demo-credentials.txt)"
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile $(if $(REDIS_URL),web worker beat stream,web worker beat)
+	PATH="$(CURDIR)/$(BIN):$$PATH" PROMETHEUS_MULTIPROC_DIR="$(CURDIR)/$(DATA_DIR)/prometheus" $(BIN)/honcho start -f Procfile $(if $(REDIS_URL),web worker beat stream,web worker beat)
 
 .PHONY: test
 test: $(VENV)/.dev ## set up and run the whole test suite

@@ -19,3 +19,16 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 errorlog = "-"
 # Load the app (and its models) once in the master; workers fork from it.
 preload_app = os.environ.get("GUNICORN_PRELOAD", "1") == "1"
+
+
+def on_starting(server) -> None:
+    """Start every run with an empty Prometheus multiprocess folder."""
+    from core.metrics import reset_multiprocess_dir
+
+    reset_multiprocess_dir()
+
+
+def child_exit(server, worker) -> None:
+    from core.metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)

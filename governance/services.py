@@ -128,3 +128,15 @@ def registered_model_sync(*, name: str) -> RegisteredModel:
 def registry_sync_all() -> list[RegisteredModel]:
     """Reconcile every registered model of MLflow into the mirror."""
     return [registered_model_sync(name=m.name) for m in registry.model_list()]
+
+
+def promotion_checks_schedule(*, model_name: str) -> int:
+    """Re-run the automated checks of every open promotion request of a model.
+
+    Called when evidence outside governance changes (monitoring calls it when a
+    drift alert of the model opens or closes). Returns the number of requests
+    whose checks were scheduled.
+    """
+    # Promotion requests arrive with the governance workflow; until a model has
+    # open requests there is nothing to re-check.
+    return 0

@@ -287,6 +287,13 @@ MODELGATE = {
         env.str("MODELGATE_MODEL_CACHE_DIR", default=str(DATA_DIR / "model-cache"))
     ),
     "DEFAULT_MODEL": env.str("MODELGATE_DEFAULT_MODEL", default="sms-spam"),
+    # Governance imports no other app: the production check "no open drift
+    # alert" asks this callable (dotted path), which monitoring provides:
+    # fn(*, model_name: str, version: int | None) -> list[dict]
+    "OPEN_ALERTS_PROVIDER": env.str(
+        "MODELGATE_OPEN_ALERTS_PROVIDER",
+        default="monitoring.selectors.open_alerts_for_model",
+    ),
 }
 
 # -------------------------------------------------------------------- logging

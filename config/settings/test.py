@@ -18,6 +18,8 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 
 _TMP = Path(tempfile.mkdtemp(prefix="modelgate-test-"))
 MEDIA_ROOT = _TMP / "media"
+STATIC_ROOT = _TMP / "static"
+STATIC_ROOT.mkdir()
 MODELGATE["MODEL_CACHE_DIR"] = _TMP / "model-cache"
 
 if env.str("TEST_DATABASE_NAME", default=""):
