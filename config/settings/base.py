@@ -207,11 +207,22 @@ SPECTACULAR_SETTINGS = {
 
 # -------------------------------------------------------------------- caches
 REDIS_URL = env.str("REDIS_URL", default="")
+# Throttle counters and other disposable state, shared by every process: Redis
+# when configured (tolerant of outages, see core/cache.py), else files.
 CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "LOCATION": "modelgate",
-    }
+    "default": (
+        {
+            "BACKEND": "core.cache.TolerantRedisCache",
+            "LOCATION": env.str("CACHE_REDIS_URL", default=REDIS_URL),
+            "KEY_PREFIX": "mg",
+        }
+        if REDIS_URL
+        else {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+            "OPTIONS": {"MAX_ENTRIES": 10000},
+        }
+    )
 }
 
 # -------------------------------------------------------------------- Celery
