@@ -191,12 +191,20 @@ def version_register(
             if not isinstance(_wrap(exc, name), RegistryNotFound):
                 raise
             c.create_registered_model(name)
+        # A logged model (MLflow 3, "models:/m-<id>") must be named by id too, or
+        # a tracking server refuses the source.
+        model_id = (
+            model_uri.removeprefix("models:/")
+            if model_uri.startswith("models:/m-")
+            else None
+        )
         mv = c.create_model_version(
             name=name,
             source=model_uri,
             run_id=run_id,
             tags=tags or {},
             description=description or None,
+            model_id=model_id,
         )
     except RegistryError:
         raise
