@@ -267,13 +267,14 @@ def synthetic_frames(
             data[name] = values
         for i in range(5):
             name = f"cat_{i}"
-            levels = np.array([f"c{j}" for j in range(4 + i)])
+            levels = np.array([f"c{j}" for j in range(4 + i)], dtype=object)
             p = np.linspace(1, 2, len(levels))
             if shift and name in drifted:
                 p = p[::-1] ** 3
-            data[name] = rng.choice(levels, size=rows, p=p / p.sum())
+            # an object column sharing one str per level, like values parsed once
+            data[name] = levels[rng.choice(len(levels), size=rows, p=p / p.sum())]
         score = data["num_0"] + rng.normal(size=rows)
-        data["prediction"] = np.where(score > 0.5, "yes", "no")
+        data["prediction"] = np.where(score > 0.5, "yes", "no").astype(object)
         return pd.DataFrame(data)
 
     kinds = {f"num_{i}": NUM for i in range(20)} | {f"cat_{i}": CAT for i in range(5)}
