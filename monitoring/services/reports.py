@@ -335,16 +335,29 @@ def _release_after_error(report: Report, token: str, error: str) -> str:
     return ReportStatus.PENDING
 
 
+def _finish(report: Report) -> None:
+    """Follow-ups of a stored report; a failure (SMTP down...) is retried by
+    the job, whose next delivery finds the report done and finishes again."""
+    from monitoring.services.finish import report_finish
+
+    try:
+        report_finish(report=report)
+    except Exception as exc:
+        logger.exception("report %s: follow-ups failed, will retry", report.pk)
+        raise ReportRetry(
+            _conf("REPORT_RETRY_SECONDS"), f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
 def report_execute(*, report_id: int) -> Outcome:
     """Run one delivery of the report job (see the module docstring)."""
     from monitoring.services.compute import html_report_write, report_data_compute
-    from monitoring.services.finish import report_finish
 
     started = time.perf_counter()
     report, token = _claim(report_id)
     if not token:
         if report.status == ReportStatus.SUCCEEDED:
-            report_finish(report=report)
+            _finish(report)
         return Outcome(report_id, report.status, False)
 
     progress = _progress_writer(report_id, token)
@@ -396,7 +409,7 @@ def report_execute(*, report_id: int) -> Outcome:
         report.drift_share,
         report.health,
     )
-    report_finish(report=report)
+    _finish(report)
     return Outcome(report_id, report.status, True)
 
 

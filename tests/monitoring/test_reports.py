@@ -287,3 +287,33 @@ def test_failed_report_can_be_rerun_on_demand():
         monitor=monitor, start=start, end=end
     )
     assert not created and again.status == "pending" and again.attempts == 0
+
+
+def test_digest_is_retried_when_smtp_fails(tabular_reference, monkeypatch):
+    from django.core.mail import EmailMultiAlternatives
+
+    monitor = make_monitor("breast-cancer", model_version=1)
+    start, end = _window()
+    log_rows(
+        window_frame(tabular_reference, 200),
+        model_name="breast-cancer",
+        version=1,
+        start=start,
+        end=end,
+    )
+    report = _report(monitor, start, end)
+    original = EmailMultiAlternatives.send
+
+    def refuse(self, fail_silently=False):
+        raise ConnectionRefusedError("smtp down")
+
+    monkeypatch.setattr(EmailMultiAlternatives, "send", refuse)
+    with pytest.raises(report_services.ReportRetry):
+        report_services.report_execute(report_id=report.pk)
+    report.refresh_from_db()
+    assert report.status == "succeeded" and report.email_sent_at is None
+    monkeypatch.setattr(EmailMultiAlternatives, "send", original)
+    outcome = report_services.report_execute(report_id=report.pk)
+    assert not outcome.computed
+    assert len(mail.outbox) == 1
+    assert Report.objects.get(pk=report.pk).email_sent_at is not None
