@@ -155,7 +155,8 @@ def latest_reports(*, model_name: str, limit: int = 20) -> QuerySet[Report]:
 
 
 def drift_history(*, model_name: str, limit: int = 48) -> dict:
-    """Drift share and per-column scores of the model's recent window reports."""
+    """Drift share and per-column scores of the model's recent window reports
+    (the 12 columns with the highest scores)."""
     reports = list(
         Report.objects.filter(
             model_name=model_name,
@@ -173,10 +174,14 @@ def drift_history(*, model_name: str, limit: int = 48) -> dict:
             if c.get("group") not in ("feature", "descriptor", "prediction"):
                 continue
             columns.setdefault(c["column"], [None] * len(reports))[i] = c.get("score")
+    # the columns that came closest to (or past) drift, so the chart stays legible
+    top = sorted(
+        columns, key=lambda c: max((v or 0) for v in columns[c]), reverse=True
+    )[:12]
     return {
         "time": times,
         "share": [r["drift_share"] for r in reports],
-        "columns": columns,
+        "columns": {c: columns[c] for c in top},
         "methods": {
             c["column"]: f"{c['method']} ≥ {c['threshold']}"
             for c in (

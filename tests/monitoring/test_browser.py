@@ -41,7 +41,9 @@ def browser():
 
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
+            executable_path=CHROMIUM
+            if Path(CHROMIUM).exists()
+            else shutil.which("chromium"),
             args=ARGS,
             headless=True,
         )
@@ -81,8 +83,13 @@ def monitored_model(transactional_db, tabular_reference):
     return monitor
 
 
-def _login(page, live_server, make_user):
+@pytest.fixture
+def ops_user(make_user, transactional_db):
     make_user("erin", roles=["ops", "viewers"], password="a-long-demo-pw")
+    return "erin"
+
+
+def _login(page, live_server):
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("input[name=username]", "erin")
     page.fill("input[name=password]", "a-long-demo-pw")
@@ -90,15 +97,17 @@ def _login(page, live_server, make_user):
 
 
 def test_overview_and_model_page_render_charts(
-    browser, live_server, monitored_model, make_user
+    live_server, monitored_model, ops_user, browser
 ):
+    # the browser fixture comes last: Playwright's sync API runs an event loop
+    # in this thread, after which Django refuses database calls here
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    _login(page, live_server, make_user)
+    _login(page, live_server)
 
     page.goto(f"{live_server.url}/monitoring/")
-    page.wait_for_selector("#chart-overview .js-plotly-plot .main-svg", timeout=20000)
+    page.wait_for_selector("#chart-overview.js-plotly-plot .main-svg", timeout=20000)
     assert page.locator("[data-health]").first.inner_text() in (
         "healthy", "drifting", "degraded", "not enough data",
     )  # fmt: skip
@@ -108,7 +117,7 @@ def test_overview_and_model_page_render_charts(
     page.goto(f"{live_server.url}/monitoring/models/breast-cancer/")
     for chart in ("traffic", "latency", "drift", "columns", "performance"):
         page.wait_for_selector(
-            f"#chart-{chart} .js-plotly-plot .main-svg", timeout=20000
+            f"#chart-{chart}.js-plotly-plot .main-svg", timeout=20000
         )
     assert page.locator(".js-plotly-plot").count() >= 7
     assert "mean_radius drifted" in page.content()
