@@ -150,7 +150,7 @@ def _log(n, *, minutes_ago: int, model="breast-cancer"):
 def test_no_traffic_and_error_rate_rules_on_rollups(monkeypatch):
     from governance.models import RegisteredModel
 
-    RegisteredModel.objects.create(name="breast-cancer")
+    RegisteredModel.objects.get_or_create(name="breast-cancer")
     monitor = make_monitor("breast-cancer")
     quiet = add_rule(monitor, "no_traffic", minutes=30, severity="info")
     errors = add_rule(monitor, "error_rate_above", threshold=0.2, minutes=30)
