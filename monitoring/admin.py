@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -40,6 +41,7 @@ class MonitorAdmin(admin.ModelAdmin):
     inlines = [AlertRuleInline]
     actions = ["run_last_window", "run_window"]
     readonly_fields = ["periodic_task"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["name", "model_name", "alias", "model_version", "enabled"]}),
         (

@@ -18,6 +18,8 @@ def classification_performance(
 ) -> dict[str, float]:
     """Accuracy, precision, recall, F1 and MCC; binary problems score the
     positive class, others use macro averages."""
+    import warnings
+
     from sklearn import metrics as m
 
     y_true = [str(v) for v in y_true]
@@ -26,6 +28,10 @@ def classification_performance(
     kwargs = {"pos_label": positive, "average": "binary"} if binary else {}
     if not binary:
         kwargs = {"average": "macro", "labels": classes or None}
+    with warnings.catch_warnings():
+        # a window may hold a single class; the metrics are still defined
+        warnings.simplefilter("ignore", UserWarning)
+        mcc = float(m.matthews_corrcoef(y_true, y_pred))
     return {
         "accuracy": float(m.accuracy_score(y_true, y_pred)),
         "precision": float(
@@ -33,7 +39,7 @@ def classification_performance(
         ),
         "recall": float(m.recall_score(y_true, y_pred, zero_division=0, **kwargs)),
         "f1": float(m.f1_score(y_true, y_pred, zero_division=0, **kwargs)),
-        "mcc": float(m.matthews_corrcoef(y_true, y_pred)),
+        "mcc": mcc,
     }
 
 

@@ -90,8 +90,9 @@ class Monitor(BaseModel):
         "drifting.",
     )
     min_rows = models.PositiveIntegerField(
-        default=100,
-        help_text="Minimum predictions in a window for a drift verdict.",
+        default=500,
+        help_text="Minimum predictions in a window for a drift verdict (distances "
+        "such as Wasserstein are noisy on a few hundred rows).",
     )
     max_rows = models.PositiveIntegerField(
         default=50_000,

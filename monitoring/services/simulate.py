@@ -85,7 +85,7 @@ def traffic_simulate(
             registry.version_download(target.model_name, target.version, Path(tmp))
         )
         raw = model.get_raw_model()
-        inputs = frame[features]
+        inputs = frame[features].copy()
         for column, kind in kinds.items():
             if kind == "num":
                 inputs[column] = inputs[column].astype(float)

@@ -26,7 +26,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--model", default="sms-spam")
         parser.add_argument("--hours", type=int, default=24)
-        parser.add_argument("--per-hour", type=int, default=120)
+        parser.add_argument("--per-hour", type=int, default=600)
         parser.add_argument(
             "--drift-hours",
             type=int,
