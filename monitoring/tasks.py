@@ -68,7 +68,9 @@ def report_run(self, report_id: int) -> str:
     except ReportBusy as busy:
         raise self.retry(countdown=busy.countdown, max_retries=100) from None
     except ReportRetry as retry:
-        raise self.retry(countdown=retry.countdown) from None
+        # computing is capped in the database (REPORT_MAX_ATTEMPTS); this cap
+        # only bounds retries of the follow-ups (e-mail) of a stored report
+        raise self.retry(countdown=retry.countdown, max_retries=20) from None
     return outcome.status
 
 

@@ -117,8 +117,13 @@ def test_opening_and_resolving_rerun_governance_checks(
     monkeypatch, django_capture_on_commit_callbacks
 ):
     from governance import services as governance_services
+    from monitoring import tasks
     from monitoring.services.alerts import alert_resolve
 
+    # notifications are published too; keep them out of this test (an eager
+    # task would close the test's connection in Celery's prerun hook)
+    published = []
+    monkeypatch.setattr(tasks.alert_notify, "delay", lambda *a: published.append(a))
     calls = []
     monkeypatch.setattr(
         governance_services,
@@ -134,6 +139,7 @@ def test_opening_and_resolving_rerun_governance_checks(
     with django_capture_on_commit_callbacks(execute=True):
         alert_resolve(rule=rule, now=timezone.now())
     assert calls == ["breast-cancer", "breast-cancer"]
+    assert [event for _id, event in published] == ["opened", "resolved"]
 
 
 def _log(n, *, minutes_ago: int, model="breast-cancer"):

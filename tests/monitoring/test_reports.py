@@ -317,3 +317,31 @@ def test_digest_is_retried_when_smtp_fails(tabular_reference, monkeypatch):
     assert not outcome.computed
     assert len(mail.outbox) == 1
     assert Report.objects.get(pk=report.pk).email_sent_at is not None
+
+
+def test_comparison_of_two_windows_flags_what_changed_between_them(tabular_reference):
+    monitor = make_monitor("breast-cancer", model_version=1)
+    (s1, e1), (s2, e2) = _window(2), _window(1)
+    log_rows(
+        window_frame(tabular_reference, 4000, seed=21),
+        model_name="breast-cancer", version=1, start=s1, end=e1,
+    )  # fmt: skip
+    log_rows(
+        window_frame(tabular_reference, 4000, shift={"mean_area": 2.0}, seed=22),
+        model_name="breast-cancer", version=1, start=s2, end=e2,
+    )  # fmt: skip
+    report, created = report_services.report_compare(
+        monitor=monitor, current_version=1, current_start=s2, current_end=e2,
+        reference_version=None, reference_start=s1, reference_end=e1,
+    )  # fmt: skip
+    again, _ = report_services.report_compare(
+        monitor=monitor, current_version=1, current_start=s2, current_end=e2,
+        reference_version=None, reference_start=s1, reference_end=e1,
+    )  # fmt: skip
+    assert created and again.pk == report.pk and report.kind == "comparison"
+    report_services.report_execute(report_id=report.pk)
+    report.refresh_from_db()
+    assert report.summary["feature_drift"]["drifted_columns"] == ["mean_area"]
+    assert report.summary["reference"]["source"].startswith("v1 predictions")
+    assert report.summary["reference"]["rows"] == 4000
+    assert not Alert.objects.filter(monitor=monitor).exists()  # no alerting
