@@ -1,5 +1,6 @@
 """The dashboards in Debian's Chromium (Playwright): the overview and a model
-page render their Plotly charts; screenshots go to docs/img/."""
+page render their Plotly charts. Screenshots go to a temporary folder, or to
+docs/img/ with MODELGATE_SCREENSHOTS=1 (``make screenshots``)."""
 
 from __future__ import annotations
 
@@ -97,7 +98,7 @@ def _login(page, live_server):
 
 
 def test_overview_and_model_page_render_charts(
-    live_server, monitored_model, ops_user, browser
+    live_server, monitored_model, ops_user, tmp_path, browser
 ):
     # the browser fixture comes last: Playwright's sync API runs an event loop
     # in this thread, after which Django refuses database calls here
@@ -111,8 +112,9 @@ def test_overview_and_model_page_render_charts(
     assert page.locator("[data-health]").first.inner_text() in (
         "healthy", "drifting", "degraded", "not enough data",
     )  # fmt: skip
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_IMG / "monitoring-overview.png"), full_page=True)
+    shots = DOCS_IMG if os.environ.get("MODELGATE_SCREENSHOTS") == "1" else tmp_path
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "monitoring-overview.png"), full_page=True)
 
     page.goto(f"{live_server.url}/monitoring/models/breast-cancer/")
     for chart in ("traffic", "latency", "drift", "columns", "performance"):
@@ -121,9 +123,9 @@ def test_overview_and_model_page_render_charts(
         )
     assert page.locator(".js-plotly-plot").count() >= 7
     assert "mean_radius drifted" in page.content()
-    page.screenshot(path=str(DOCS_IMG / "monitoring-model.png"), full_page=True)
+    page.screenshot(path=str(shots / "monitoring-model.png"), full_page=True)
 
     page.click("table.grid a[href*='/monitoring/reports/']")
     page.wait_for_selector("#drift-table")
-    page.screenshot(path=str(DOCS_IMG / "monitoring-report.png"), full_page=True)
+    page.screenshot(path=str(shots / "monitoring-report.png"), full_page=True)
     assert not errors, errors

@@ -66,6 +66,11 @@ def celery_app_on_redis(redis_url):
     yield app
     app.conf.update(saved)
     _use_broker(app, saved["broker_url"])
+    import redis
+
+    client = redis.Redis.from_url(redis_url)  # only this test queue's keys
+    for key in client.scan_iter(f"*{QUEUE}*"):
+        client.delete(key)
 
 
 @pytest.fixture
