@@ -355,7 +355,11 @@ def test_worker_killed_mid_job_ends_with_exactly_one_report(
     import redis
 
     client = redis.Redis.from_url(redis_url)
-    client.delete(queue, "unacked", "unacked_index")
+    client.delete(queue)
+    for tag, payload in client.hgetall("unacked").items():
+        if queue.encode() in payload:  # only this test's deliveries
+            client.hdel("unacked", tag)
+            client.zrem("unacked_index", tag)
 
 
 @pytest.mark.postgres
