@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
-from inference.models import PredictionLog
+from inference.models import BatchJob, PredictionLog, RequestError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,3 +95,54 @@ def prediction_frame(
             record[f"proba_{cls}"] = p
         records.append(record)
     return pd.DataFrame.from_records(records)
+
+
+def request_error_counts(*, model_name: str, start: datetime, end: datetime) -> dict:
+    """Refused or failed prediction requests of a model in ``[start, end)``.
+
+    Returns ``{"total": int, "by_status": {status_code: int},
+    "by_code": {code: int}}`` (monitoring's error rate is ``total`` over
+    ``total`` plus the served requests).
+    """
+    rows = (
+        RequestError.objects.filter(
+            model_name=model_name, created_at__gte=start, created_at__lt=end
+        )
+        .values_list("status_code", "code")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    by_status: dict[int, int] = {}
+    by_code: dict[str, int] = {}
+    for status_code, code, n in rows:
+        by_status[status_code] = by_status.get(status_code, 0) + n
+        by_code[code] = by_code.get(code, 0) + n
+    return {
+        "total": sum(by_status.values()),
+        "by_status": by_status,
+        "by_code": by_code,
+    }
+
+
+def prediction_list_for_client(*, client, model_name: str | None = None) -> QuerySet:
+    """The client's own predictions, newest first (never another client's)."""
+    qs = PredictionLog.objects.filter(client_id=client.pk).select_related("feedback")
+    if model_name:
+        qs = qs.filter(model_name=model_name)
+    return qs.order_by("-created_at", "-id")
+
+
+def prediction_get_for_client(*, client, prediction_id) -> PredictionLog | None:
+    return (
+        PredictionLog.objects.filter(client_id=client.pk, prediction_id=prediction_id)
+        .select_related("feedback")
+        .first()
+    )
+
+
+def batch_job_list_for_client(*, client) -> QuerySet[BatchJob]:
+    return BatchJob.objects.filter(client_id=client.pk).order_by("-created_at")
+
+
+def batch_job_get_for_client(*, client, job_id) -> BatchJob | None:
+    return BatchJob.objects.filter(client_id=client.pk, pk=job_id).first()

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import DATABASES, MODELGATE, REST_FRAMEWORK, env
+from .base import DATABASES, INFERENCE, MODELGATE, REST_FRAMEWORK, env
 
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
@@ -39,3 +39,9 @@ MLFLOW_DIR = _TMP / "mlflow"
 MLFLOW_TRACKING_URI = f"sqlite:///{MLFLOW_DIR / 'mlflow.db'}"
 MLFLOW_REGISTRY_URI = MLFLOW_TRACKING_URI
 MLFLOW_ARTIFACT_ROOT = (MLFLOW_DIR / "artifacts").as_uri()
+
+# ----------------------------------------------------------------- inference
+INFERENCE["WARM_MODELS"] = []
+INFERENCE["BATCH_DIR"] = _TMP / "batch"
+INFERENCE["BATCH_ALLOWED_DIRS"] = [_TMP / "batch-input"]
+INFERENCE["RETENTION_ARCHIVE_DIR"] = _TMP / "log-archive"
