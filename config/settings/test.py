@@ -45,3 +45,4 @@ INFERENCE["WARM_MODELS"] = []
 INFERENCE["BATCH_DIR"] = _TMP / "batch"
 INFERENCE["BATCH_ALLOWED_DIRS"] = [_TMP / "batch-input"]
 INFERENCE["RETENTION_ARCHIVE_DIR"] = _TMP / "log-archive"
+INFERENCE["ALIAS_POLL_SECONDS"] = 0  # tests call refresh_aliases() themselves
