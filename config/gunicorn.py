@@ -32,3 +32,19 @@ def child_exit(server, worker) -> None:
     from core.metrics import mark_process_dead
 
     mark_process_dead(worker.pid)
+
+
+# ----------------------------------------------------------------- inference
+def when_ready(server) -> None:
+    """Import the model libraries once in the master (workers inherit them)."""
+    if preload_app and os.environ.get("GUNICORN_WARMUP", "1") == "1":
+        import mlflow.pyfunc  # noqa: F401
+        import sklearn.pipeline  # noqa: F401
+
+
+def post_fork(server, worker) -> None:
+    """Load the served models in each worker before it accepts requests."""
+    if os.environ.get("GUNICORN_WARMUP", "1") == "1":
+        from inference.cache import warm_up
+
+        warm_up()

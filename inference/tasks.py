@@ -88,3 +88,15 @@ def _warm_up_worker(**_kwargs) -> None:
     from inference.cache import warm_up
 
     warm_up()
+
+
+@shared_task(
+    name="inference.tasks.prediction_log_prune",
+    acks_late=True,
+    ignore_result=True,
+)
+def prediction_log_prune() -> int:
+    """Apply the retention setting to the prediction log (daily schedule)."""
+    from inference.services.retention import prediction_log_prune as prune
+
+    return prune(older_than_days=settings.INFERENCE["RETENTION_DAYS"])
