@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.exceptions import ConflictError
+from core.exceptions import ApplicationError, ConflictError
 from core.metrics import (
     OUTLIER_ROWS,
     PREDICT_ERRORS,
@@ -29,7 +29,7 @@ from core.metrics import (
     PREDICT_REQUESTS,
     PREDICTED_ROWS,
 )
-from inference.cache import ServedModel, model_cache
+from inference.cache import Predictions, ServedModel, model_cache
 from inference.choices import PredictionSource
 from inference.models import PredictionLog, RequestError, StoredResponse
 from inference.validation import InputError, printable, validate_payload
@@ -235,6 +235,143 @@ def prediction_serve(
         outliers=sum(result.outlier_flags or ()),
     )
     return PredictOutcome(body, served)
+
+
+def _slice(result, start: int, end: int) -> Predictions:
+    return Predictions(
+        result.labels[start:end],
+        result.probabilities[start:end] if result.probabilities else None,
+        result.outlier_scores[start:end] if result.outlier_scores else None,
+        result.outlier_flags[start:end] if result.outlier_flags else None,
+    )
+
+
+def prediction_serve_events(
+    *,
+    name: str,
+    events: list[tuple[str, Any]],
+    scope: str,
+    alias: str | None = None,
+    version: int | None = None,
+    source: str = PredictionSource.STREAM,
+) -> tuple[list[tuple[str, dict, bool]], dict[str, ApplicationError]]:
+    """Serve many keyed requests for one model at once (the stream consumer).
+
+    ``events`` are ``(request_id, payload)``. Requests already answered get
+    their stored response; invalid ones are returned in ``refused``; the others
+    are predicted in one call and logged, with their stored responses, in one
+    transaction. Returns ``([(request_id, body, replayed), ...], refused)``.
+    Raises ``IntegrityError`` when another consumer stored one of the responses
+    meanwhile (then nothing of this call was written).
+    """
+    started = time.perf_counter()
+    served = model_cache().get(name=name, alias=alias, version=version)
+    config = settings.INFERENCE
+    asked_alias = "" if version is not None else (alias or "production")
+    stored = dict(
+        StoredResponse.objects.filter(
+            scope=scope, request_id__in=[rid for rid, _ in events]
+        ).values_list("request_id", "response")
+    )
+    out: list[tuple[str, dict, bool]] = []
+    refused: dict[str, ApplicationError] = {}
+    pending: list[tuple[str, list[dict], str]] = []
+    for rid, payload in events:
+        fingerprint = payload_fingerprint(
+            name=name, alias=asked_alias, version=version, payload=payload
+        )
+        if rid in stored:
+            body = stored[rid]
+            if body.get("_fingerprint") not in (None, fingerprint):
+                refused[rid] = ConflictError(
+                    "request id already used for a different request",
+                    code="request_id_reused",
+                )
+                continue
+            out.append(
+                (rid, {k: v for k, v in body.items() if k != "_fingerprint"}, True)
+            )
+            continue
+        try:
+            _fmt, rows = validate_payload(
+                payload,
+                served.inputs,
+                max_rows=config["MAX_ROWS"],
+                max_length=config["MAX_STRING_LENGTH"],
+            )
+        except ApplicationError as exc:
+            refused[rid] = exc
+            continue
+        pending.append((rid, rows, fingerprint))
+    if not pending:
+        return out, refused
+
+    all_rows = [row for _, rows, _ in pending for row in rows]
+    result = served.predict(all_rows)
+    elapsed = time.perf_counter() - started
+    per_row_ms = elapsed * 1000 / len(all_rows)
+    now = timezone.now()
+    logs: list[PredictionLog] = []
+    responses: list[StoredResponse] = []
+    fresh: list[tuple[str, dict, bool]] = []
+    offset = 0
+    for rid, rows, fingerprint in pending:
+        part = _slice(result, offset, offset + len(rows))
+        offset += len(rows)
+        ids = [uuid.uuid4() for _ in rows]
+        body = response_body(
+            served=served,
+            alias=asked_alias,
+            request_id=rid,
+            prediction_ids=ids,
+            result=part,
+        )
+        for i, (pid, row) in enumerate(zip(ids, rows, strict=True)):
+            logs.append(
+                PredictionLog(
+                    prediction_id=pid,
+                    model_name=served.name,
+                    model_version=served.version,
+                    alias=asked_alias,
+                    source=source,
+                    inputs=row,
+                    prediction=part.labels[i],
+                    probabilities=part.probabilities[i] if part.probabilities else None,
+                    outlier_score=part.outlier_scores[i]
+                    if part.outlier_scores
+                    else None,
+                    is_outlier=bool(part.outlier_flags[i])
+                    if part.outlier_flags
+                    else False,
+                    latency_ms=per_row_ms,
+                    request_id=rid,
+                    row_index=i,
+                    created_at=now,
+                )
+            )
+        responses.append(
+            StoredResponse(
+                scope=scope,
+                request_id=rid,
+                model_name=served.name,
+                model_version=served.version,
+                response={**body, "_fingerprint": fingerprint},
+                created_at=now,
+            )
+        )
+        fresh.append((rid, body, False))
+    if config["LOG_PREDICTIONS"]:
+        with transaction.atomic():
+            PredictionLog.objects.bulk_create(logs)
+            StoredResponse.objects.bulk_create(responses)
+    metrics_record(
+        served=served,
+        source=source,
+        rows=len(all_rows),
+        elapsed=elapsed,
+        outliers=sum(result.outlier_flags or ()),
+    )
+    return out + fresh, refused
 
 
 def metrics_record(

@@ -24,12 +24,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import IntegrityError, close_old_connections, connection
 
 from core.exceptions import ApplicationError, ServiceUnavailableError
 from inference.choices import PredictionSource
 from inference.parsers import loads_strict
-from inference.services.predict import prediction_serve, request_error_record
+from inference.services.predict import (
+    prediction_serve,
+    prediction_serve_events,
+    request_error_record,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -221,9 +225,17 @@ class StreamConsumer:
         return int(info[0]["times_delivered"]) if info else 0
 
     def process(self, entries, *, reclaimed: bool = False) -> None:
-        """Predict, log, publish and acknowledge each entry (one transaction
-        per event)."""
-        close_old_connections()
+        """Predict, log, publish and acknowledge entries.
+
+        Fast path: the events of one model are validated one by one, predicted
+        together and logged in one transaction, then published and
+        acknowledged in one MULTI/EXEC. If that transaction meets a stored
+        response written meanwhile by another consumer (unique constraint),
+        the events are taken one at a time instead.
+        """
+        if not connection.in_atomic_block:  # (never inside a test's transaction)
+            close_old_connections()
+        groups: dict[tuple, list[tuple[str, dict, dict]]] = {}
         for entry_id, fields in entries:
             eid = _text(entry_id)
             if reclaimed and self._deliveries(entry_id) > self.config.max_deliveries:
@@ -231,45 +243,90 @@ class StreamConsumer:
                 continue
             try:
                 event = event_parse(fields)
-                outcome = prediction_serve(
-                    name=event["model"],
-                    payload=event["payload"],
-                    alias=event["alias"],
-                    version=event["version"],
-                    source=PredictionSource.STREAM,
-                    request_id=eid,
-                    scope=f"stream:{self.config.input}"[:160],
-                )
             except MalformedEvent as exc:
                 self._dead(eid, fields, str(exc))
                 continue
-            except ServiceUnavailableError as exc:
-                # not the event's fault: leave it pending for a later retry
-                self.stats.errors += 1
-                logger.warning("event %s left pending: %s", eid, exc.message)
-                time.sleep(0.5)
-                continue
-            except ApplicationError as exc:
-                request_error_record(
-                    model_name=str(fields.get(b"model", b"") or "")[:256],
-                    status_code=exc.status_code,
-                    code=exc.code,
-                    source=PredictionSource.STREAM,
+            key = (event["model"], event["alias"], event["version"])
+            groups.setdefault(key, []).append((eid, fields, event))
+        for (model, alias, version), items in groups.items():
+            try:
+                done = prediction_serve_events(
+                    name=model,
+                    alias=alias,
+                    version=version,
+                    events=[(eid, event["payload"]) for eid, _f, event in items],
+                    scope=self.scope,
                 )
-                self._dead(eid, fields, f"{exc.code}: {exc.message}")
+            except IntegrityError:
+                done = None
+            except ServiceUnavailableError as exc:
+                self._leave_pending(len(items), exc.message)
                 continue
-            self._publish(eid, outcome.body)
-            if outcome.replayed:
+            except ApplicationError:
+                done = None  # e.g. unknown model: sort it out event by event
+            if done is None:
+                for eid, fields, event in items:
+                    self._process_one(eid, fields, event)
+                continue
+            bodies, refused = done
+            for eid, fields, _event in items:
+                if eid in refused:
+                    exc = refused[eid]
+                    self._refuse(eid, fields, model, exc)
+            self._publish_many(bodies)
+
+    @property
+    def scope(self) -> str:
+        return f"stream:{self.config.input}"[:160]
+
+    def _leave_pending(self, count: int, reason: str) -> None:
+        # not the events' fault: leave them pending for a later retry
+        self.stats.errors += count
+        logger.warning("%d events left pending: %s", count, reason)
+        time.sleep(0.5)
+
+    def _refuse(self, eid: str, fields: dict, model: str, exc: ApplicationError):
+        request_error_record(
+            model_name=model,
+            status_code=exc.status_code,
+            code=exc.code,
+            source=PredictionSource.STREAM,
+        )
+        self._dead(eid, fields, f"{exc.code}: {exc.message}")
+
+    def _process_one(self, eid: str, fields: dict, event: dict) -> None:
+        try:
+            outcome = prediction_serve(
+                name=event["model"],
+                payload=event["payload"],
+                alias=event["alias"],
+                version=event["version"],
+                source=PredictionSource.STREAM,
+                request_id=eid,
+                scope=self.scope,
+            )
+        except ServiceUnavailableError as exc:
+            self._leave_pending(1, exc.message)
+            return
+        except ApplicationError as exc:
+            self._refuse(eid, fields, event["model"], exc)
+            return
+        self._publish_many([(eid, outcome.body, outcome.replayed)])
+
+    def _publish_many(self, bodies: list[tuple[str, dict, bool]]) -> None:
+        if not bodies:
+            return
+        c = self.config
+        with self.redis.pipeline(transaction=True) as pipe:
+            for eid, body, _replayed in bodies:
+                pipe.xadd(c.output, {"request_id": eid, "result": json.dumps(body)})
+            pipe.xack(c.input, c.group, *[eid for eid, _b, _r in bodies])
+            pipe.execute()
+        for _eid, _body, replayed in bodies:
+            if replayed:
                 self.stats.replayed += 1
             else:
                 self.stats.predicted += 1
-
-    def _publish(self, entry_id: str, body: dict) -> None:
-        c = self.config
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(c.output, {"request_id": entry_id, "result": json.dumps(body)})
-            pipe.xack(c.input, c.group, entry_id)
-            pipe.execute()
 
     def _dead(self, entry_id: str, fields: dict, reason: str) -> None:
         c = self.config
