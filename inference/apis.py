@@ -28,6 +28,7 @@ from inference.parsers import CappedJSONParser
 from inference.permissions import CanPredict
 from inference.serializers import (
     BatchJobCreateSerializer,
+    BatchJobPageSerializer,
     BatchJobSerializer,
     BulkFeedbackRequestSerializer,
     BulkFeedbackResponseSerializer,
@@ -35,6 +36,7 @@ from inference.serializers import (
     FeedbackRequestSerializer,
     FeedbackResponseSerializer,
     InvocationsResponseSerializer,
+    PredictionPageSerializer,
     PredictionSerializer,
     PredictRequestSerializer,
     PredictResponseSerializer,
@@ -217,7 +219,7 @@ class PredictionListApi(APIView):
             OpenApiParameter("page", int),
             OpenApiParameter("page_size", int),
         ],
-        responses={200: PredictionSerializer(many=True), **COMMON_ERRORS, 400: _ERR},
+        responses={200: PredictionPageSerializer, **COMMON_ERRORS, 400: _ERR},
         tags=["predictions"],
     )
     def get(self, request):
@@ -323,7 +325,7 @@ class BatchJobListApi(APIView):
         operation_id="batch_jobs_list",
         summary="Your batch jobs, newest first",
         parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
-        responses={200: BatchJobSerializer(many=True), **COMMON_ERRORS, 400: _ERR},
+        responses={200: BatchJobPageSerializer, **COMMON_ERRORS, 400: _ERR},
         tags=["batch"],
     )
     def get(self, request):

@@ -196,3 +196,17 @@ class BatchJobCreateSerializer(serializers.Serializer):
         if attrs.get("alias") and attrs.get("version"):
             raise serializers.ValidationError("give either alias or version")
         return attrs
+
+
+class _PageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+
+
+class PredictionPageSerializer(_PageSerializer):
+    results = PredictionSerializer(many=True)
+
+
+class BatchJobPageSerializer(_PageSerializer):
+    results = BatchJobSerializer(many=True)
