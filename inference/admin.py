@@ -26,8 +26,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(PredictionLog)
 class PredictionLogAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "model_name", "model_version", "source", "prediction",
-                    "is_outlier", "client", "latency_ms"]
+    list_display = [
+        "created_at",
+        "model_name",
+        "model_version",
+        "source",
+        "prediction",
+        "is_outlier",
+        "client",
+        "latency_ms",
+    ]
     list_filter = ["model_name", "source", "is_outlier"]
     search_fields = ["prediction_id", "request_id"]
     date_hierarchy = "created_at"
@@ -42,13 +50,26 @@ class FeedbackAdmin(ReadOnlyAdmin):
 
 @admin.register(FeedbackHistory)
 class FeedbackHistoryAdmin(ReadOnlyAdmin):
-    list_display = ["changed_at", "feedback", "previous_label", "new_label", "changed_by"]
+    list_display = [
+        "changed_at",
+        "feedback",
+        "previous_label",
+        "new_label",
+        "changed_by",
+    ]
 
 
 @admin.register(RequestError)
 class RequestErrorAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "model_name", "model_version", "source", "status_code",
-                    "code", "client"]
+    list_display = [
+        "created_at",
+        "model_name",
+        "model_version",
+        "source",
+        "status_code",
+        "code",
+        "client",
+    ]
     list_filter = ["model_name", "status_code", "code", "source"]
 
 
@@ -60,6 +81,16 @@ class StoredResponseAdmin(ReadOnlyAdmin):
 
 @admin.register(BatchJob)
 class BatchJobAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "id", "model_name", "model_version", "status",
-                    "rows_done", "rows_total", "rows_failed", "client", "schedule_name"]
+    list_display = [
+        "created_at",
+        "id",
+        "model_name",
+        "model_version",
+        "status",
+        "rows_done",
+        "rows_total",
+        "rows_failed",
+        "client",
+        "schedule_name",
+    ]
     list_filter = ["status", "model_name"]

@@ -15,6 +15,7 @@ from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -23,6 +24,7 @@ from rest_framework.views import APIView
 from core.exceptions import ApplicationError, NotFoundError, error_body
 from core.pagination import CappedPageNumberPagination
 from inference import selectors
+from inference.authentication import CachedTokenAuthentication
 from inference.choices import BatchStatus, PredictionSource
 from inference.parsers import CappedJSONParser
 from inference.permissions import CanPredict
@@ -103,6 +105,7 @@ class _PredictBase(APIView):
     """Shared behaviour of the prediction endpoints: capped JSON body, the
     predict permission and throttle, and a RequestError row for every refusal."""
 
+    authentication_classes = [CachedTokenAuthentication, SessionAuthentication]
     parser_classes = [CappedJSONParser]
     permission_classes = [IsAuthenticated, CanPredict]
     throttle_classes = [PredictThrottle]

@@ -75,6 +75,7 @@ class ServedModel:
     predictor: Any
     raw: bool
     scorer: Any | None = None  # inference.scoring.FastOutlierScorer
+    fast_proba: Any | None = None  # inference.fastpath, when verified at load
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -102,7 +103,7 @@ class ServedModel:
         frame = self.frame(rows)
         probabilities = None
         if self.raw and hasattr(self.predictor, "predict_proba"):
-            proba = self.predictor.predict_proba(frame)
+            proba = (self.fast_proba or self.predictor.predict_proba)(frame)
             model_classes = [str(c) for c in self.predictor.classes_]
             labels = [model_classes[i] for i in np.argmax(proba, axis=1)]
             probabilities = [
@@ -397,7 +398,7 @@ def _build(folder: Path) -> ServedModel:
             scorer = FastOutlierScorer.from_detector(detector)
         except Exception:
             logger.exception("outlier detector of %s is unreadable", folder)
-    return ServedModel(
+    served = ServedModel(
         name=meta["name"],
         version=int(meta["version"]),
         run_id=meta.get("run_id", ""),
@@ -409,6 +410,55 @@ def _build(folder: Path) -> ServedModel:
         raw=local.raw is not None,
         scorer=scorer,
     )
+    if served.raw:
+        from inference.fastpath import compile_predict_proba, verified
+
+        served.fast_proba = verified(
+            local.raw, compile_predict_proba(local.raw), _sample_frames(served, folder)
+        )
+    return served
+
+
+def _sample_frames(served: ServedModel, folder: Path) -> list:
+    """Frames to check the fast path on: the logged input example, and rows
+    made from the signature (text and numbers of several shapes)."""
+    frames = []
+    for example in folder.rglob("input_example.json"):
+        try:
+            data = json.loads(example.read_text())
+            rows = _example_rows(data, served.field_names)
+            if rows:
+                frames.append(served.frame(rows))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    texts = ["Hello, see you at 7?", "WIN £1000 now!!! call 0800 123", "", "a" * 300]
+    synthetic = []
+    for i, text in enumerate(texts):
+        row = {}
+        for f in served.inputs:
+            if f.type == "string":
+                row[f.name] = text
+            elif f.type == "boolean":
+                row[f.name] = bool(i % 2)
+            else:
+                row[f.name] = float(i * 3 - 1) if f.type in ("double", "float") else i
+        synthetic.append(row)
+    frames.append(served.frame(synthetic))
+    frames.append(served.frame(synthetic[:1]))
+    return frames
+
+
+def _example_rows(data: Any, names: list[str]) -> list[dict]:
+    if isinstance(data, dict) and "columns" in data and "data" in data:
+        return [
+            dict(zip(data["columns"], values, strict=False)) for values in data["data"]
+        ]
+    if isinstance(data, list) and all(isinstance(r, dict) for r in data):
+        return data
+    if isinstance(data, dict) and all(isinstance(v, list) for v in data.values()):
+        n = len(next(iter(data.values()), []))
+        return [{k: v[i] for k, v in data.items()} for i in range(n)]
+    return []
 
 
 _cache: ModelCache | None = None

@@ -31,6 +31,7 @@ from core.metrics import (
 )
 from inference.cache import Predictions, ServedModel, model_cache
 from inference.choices import PredictionSource
+from inference.logwriter import prediction_logs_insert
 from inference.models import PredictionLog, RequestError, StoredResponse
 from inference.validation import InputError, printable, validate_payload
 
@@ -210,7 +211,7 @@ def prediction_serve(
         ]
         try:
             with transaction.atomic():
-                PredictionLog.objects.bulk_create(logs)
+                prediction_logs_insert(logs)
                 if request_id is not None:
                     StoredResponse.objects.create(
                         scope=scope,
@@ -362,7 +363,7 @@ def prediction_serve_events(
         fresh.append((rid, body, False))
     if config["LOG_PREDICTIONS"]:
         with transaction.atomic():
-            PredictionLog.objects.bulk_create(logs)
+            prediction_logs_insert(logs)
             StoredResponse.objects.bulk_create(responses)
     metrics_record(
         served=served,

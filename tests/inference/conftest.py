@@ -11,10 +11,12 @@ def _fresh_process_state():
     """Each test starts with an empty model cache object and role memo (the
     downloaded files stay, as they would on a real machine)."""
     from inference import permissions
+    from inference.authentication import forget_tokens
     from inference.cache import reset_model_cache
 
     reset_model_cache()
     permissions._ROLE_CACHE.clear()
+    forget_tokens()
     yield
     reset_model_cache()
 

@@ -17,8 +17,10 @@ def person(client, make_user):
 def test_spam_page_shows_verdict_and_logs_web_prediction(client, person, served_sms):
     page = client.get("/predict/spam")
     assert page.status_code == 200 and b'name="message"' in page.content
-    response = client.post("/predict/spam", {"message": "WINNER!! Claim your £900 "
-                                             "prize now, call 09061701461"})
+    response = client.post(
+        "/predict/spam",
+        {"message": "WINNER!! Claim your £900 prize now, call 09061701461"},
+    )
     html = response.content.decode()
     assert response.status_code == 200
     assert 'class="verdict-label">spam<' in html
@@ -44,9 +46,9 @@ def test_pages_need_login_and_a_predicting_role(client, make_user, served_sms):
 def test_try_page_builds_the_form_from_the_signature(client, person, served_tabular):
     from governance.models import ModelVersion
 
-    fields = ModelVersion.objects.get(
-        registered_model__name="breast-cancer"
-    ).signature["inputs"]
+    fields = ModelVersion.objects.get(registered_model__name="breast-cancer").signature[
+        "inputs"
+    ]
     page = client.get("/models/breast-cancer/try").content.decode()
     assert all(f'name="{f["name"]}"' in page for f in fields)
     data = {f["name"]: "1.5" for f in fields}
@@ -67,8 +69,9 @@ def test_batch_pages_upload_and_show_progress(
 
     upload = SimpleUploadedFile("in.csv", b"message\nhello\nWIN A PRIZE NOW\n")
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post("/batch/", {"model": "sms-spam", "alias": "production",
-                                           "file": upload})
+        response = client.post(
+            "/batch/", {"model": "sms-spam", "alias": "production", "file": upload}
+        )
     assert response.status_code == 302
     detail = client.get(response.url).content.decode()
     assert "Succeeded" in detail and "2 / 2" in detail
@@ -89,8 +92,14 @@ def test_spam_form_in_a_browser(live_server, make_user, served_sms):
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
             headless=True,
         )
         try:
@@ -100,8 +109,10 @@ def test_spam_form_in_a_browser(live_server, make_user, served_sms):
             page.fill("input[name=password]", "pw-browser-1")
             page.click("button[type=submit]")
             page.wait_for_url("**/predict/spam")
-            page.fill("#message", "URGENT! You have won a 2000 bonus prize. "
-                                  "Call 09058094455 now")
+            page.fill(
+                "#message",
+                "URGENT! You have won a 2000 bonus prize. Call 09058094455 now",
+            )
             page.click("#spam-form button[type=submit]")
             page.wait_for_selector("#spam-result")
             assert page.inner_text(".verdict-label").strip().lower() == "spam"

@@ -4,6 +4,7 @@ schema (RELIABILITY check 8)."""
 
 from __future__ import annotations
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase
 from hypothesis import settings as hypothesis_settings
@@ -39,6 +40,20 @@ def _operations():
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 9, [op.label for op in operations]
     return operations
+
+
+@pytest.fixture(autouse=True)
+def _keep_test_connection():
+    """Requests go straight to the WSGI app: like Django's test client, keep
+    the request signals from closing the test transaction's connection."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
 
 
 def _fuzz(headers: dict, extra_check=None) -> list[str]:
