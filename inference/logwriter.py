@@ -29,10 +29,11 @@ def _statement(vendor: str, rows: int) -> str:
     fields = _fields()
     columns = ", ".join(quote(f.column) for f in fields)
     one = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    return (
-        f"INSERT INTO {quote(PredictionLog._meta.db_table)} ({columns}) VALUES "
-        + ", ".join([one] * rows)
-    )
+    # Only model metadata (table and column names) and placeholders go into the
+    # text; every value is a bound parameter.
+    table = quote(PredictionLog._meta.db_table)
+    values = ", ".join([one] * rows)
+    return f"INSERT INTO {table} ({columns}) VALUES {values}"  # noqa: S608
 
 
 def prediction_logs_insert(logs: list[PredictionLog]) -> None:
