@@ -189,6 +189,8 @@ REST_FRAMEWORK = {
         "user": env.str("API_THROTTLE_USER", default="100000/hour"),
         "anon": env.str("API_THROTTLE_ANON", default="600/hour"),
         "predict": env.str("API_THROTTLE_PREDICT", default="200000/hour"),
+        "feedback": env.str("API_THROTTLE_FEEDBACK", default="20000/hour"),
+        "batch": env.str("API_THROTTLE_BATCH", default="600/hour"),
         "login": env.str("LOGIN_THROTTLE", default="10/minute"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

@@ -57,7 +57,8 @@ def test_prune_predictions_archives_then_deletes_old_rows(db, settings):
     )
     assert list(PredictionLog.objects.values_list("prediction", flat=True)) == ["y"]
     archives = list(settings.INFERENCE["RETENTION_ARCHIVE_DIR"].glob("*.jsonl.gz"))
-    lines = gzip.open(archives[-1], "rt").read().splitlines()
+    with gzip.open(archives[-1], "rt") as handle:
+        lines = handle.read().splitlines()
     assert len(lines) == 7 and json.loads(lines[0])["model_name"] == "m"
 
 
