@@ -61,3 +61,14 @@ def api(client_user) -> APIClient:
 @pytest.fixture
 def other_api(make_user) -> APIClient:
     return token_client(make_user("client-b", roles=["api_clients"]))
+
+
+@pytest.fixture
+def role_groups(db):
+    """The role groups, re-created if a transactional test's flush removed them."""
+    from django.contrib.auth.models import Group
+
+    from governance.choices import Role
+
+    for role in Role:
+        Group.objects.get_or_create(name=role.value)

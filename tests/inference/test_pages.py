@@ -81,7 +81,7 @@ def test_batch_pages_upload_and_show_progress(
 
 
 @pytest.mark.browser
-def test_spam_form_in_a_browser(live_server, make_user, served_sms):
+def test_spam_form_in_a_browser(live_server, role_groups, make_user, served_sms):
     from playwright.sync_api import sync_playwright
 
     if not os.path.exists("/usr/bin/chromium"):
