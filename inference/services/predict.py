@@ -31,6 +31,7 @@ from core.metrics import (
 )
 from inference.cache import Predictions, ServedModel, model_cache
 from inference.choices import PredictionSource
+from inference.groupcommit import group_committer
 from inference.logwriter import prediction_logs_insert
 from inference.models import PredictionLog, RequestError, StoredResponse
 from inference.validation import InputError, printable, validate_payload
@@ -209,18 +210,19 @@ def prediction_serve(
             )
             for i, (pid, row) in enumerate(zip(prediction_ids, rows, strict=True))
         ]
+        stored = None
+        if request_id is not None:
+            stored = StoredResponse(
+                scope=scope,
+                request_id=request_id,
+                model_name=served.name,
+                model_version=served.version,
+                response={**body, "_fingerprint": fingerprint},
+                created_at=now,
+            )
         try:
-            with transaction.atomic():
-                prediction_logs_insert(logs)
-                if request_id is not None:
-                    StoredResponse.objects.create(
-                        scope=scope,
-                        request_id=request_id,
-                        model_name=served.name,
-                        model_version=served.version,
-                        response={**body, "_fingerprint": fingerprint},
-                        created_at=now,
-                    )
+            # one transaction holding these rows commits before we answer
+            group_committer().write(logs, stored)
         except IntegrityError:
             # Two identical requests raced: the other one committed first.
             if request_id is not None:

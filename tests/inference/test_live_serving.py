@@ -23,10 +23,11 @@ MLFLOW_DOWN_PORT = 8112
 
 @pytest.fixture(scope="module")
 def gunicorn(django_db_setup, django_db_blocker, trained_models, tmp_path_factory):
-    """Three gunicorn workers (production settings) serving sms-spam@production."""
+    """Two gunicorn workers of four threads (production settings) serving
+    sms-spam@production."""
     registry.alias_set("sms-spam", "production", trained_models["sms-spam"].version)
     tmp = tmp_path_factory.mktemp("gunicorn")
-    proc = live.start_gunicorn(tmp, PORT, workers=3)
+    proc = live.start_gunicorn(tmp, PORT, workers=2)
     yield proc
     proc.stop()
 
