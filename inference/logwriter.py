@@ -36,9 +36,19 @@ def _statement(vendor: str, rows: int) -> str:
     return f"INSERT INTO {table} ({columns}) VALUES {values}"  # noqa: S608
 
 
+COPY_FROM_ROWS = 8
+
+
 def prediction_logs_insert(logs: list[PredictionLog]) -> None:
-    """Insert unsaved ``PredictionLog`` objects (their ids are not read back)."""
+    """Insert unsaved ``PredictionLog`` objects (their ids are not read back).
+
+    On PostgreSQL, many rows go through COPY (half the time of a multi-row
+    INSERT with thousands of bound parameters).
+    """
     fields = _fields()
+    if connection.vendor == "postgresql" and len(logs) >= COPY_FROM_ROWS:
+        _copy(logs, fields)
+        return
     for start in range(0, len(logs), MAX_ROWS_PER_STATEMENT):
         chunk = logs[start : start + MAX_ROWS_PER_STATEMENT]
         params = [
@@ -48,3 +58,19 @@ def prediction_logs_insert(logs: list[PredictionLog]) -> None:
         ]
         with connection.cursor() as cursor:
             cursor.execute(_statement(connection.vendor, len(chunk)), params)
+
+
+def _copy(logs: list[PredictionLog], fields) -> None:
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    table = quote(PredictionLog._meta.db_table)
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+        with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for obj in logs:
+                copy.write_row(
+                    [
+                        f.get_db_prep_save(getattr(obj, f.attname), connection)
+                        for f in fields
+                    ]
+                )

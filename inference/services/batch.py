@@ -28,6 +28,7 @@ from django.utils import timezone
 from core.exceptions import ApplicationError
 from inference.cache import model_cache
 from inference.choices import BatchInputKind, BatchStatus, PredictionSource
+from inference.logwriter import prediction_logs_insert
 from inference.models import BatchJob, PredictionLog
 from inference.validation import Field, parse_csv_value, printable
 
@@ -344,7 +345,7 @@ def _chunk_commit(job, served, header, start, chunk) -> bool:
         parts.mkdir(parents=True, exist_ok=True)
         (parts / f"{start:012d}.csv").write_text(out.getvalue(), encoding="utf-8")
         if logs:
-            PredictionLog.objects.bulk_create(logs)
+            prediction_logs_insert(logs)
         BatchJob.objects.filter(pk=job.pk, rows_done=start).update(
             rows_done=start + len(chunk),
             rows_failed=F("rows_failed") + len(bad),

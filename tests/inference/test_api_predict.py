@@ -158,3 +158,30 @@ def test_tabular_model_serves_numeric_rows(api, served_tabular):
     )
     assert response.status_code == 200, response.content
     assert response.json()["predictions"][0]["label"] in ("benign", "malignant")
+
+
+def test_many_rows_are_logged_exactly_as_answered(api, served_sms, client_user):
+    # (on PostgreSQL, more than a few rows take the COPY path)
+    texts = [f"message number {i} WIN £{i}00 now" for i in range(25)]
+    response = api.post(
+        URL,
+        {"inputs": [{"message": t} for t in texts]},
+        format="json",
+        HTTP_X_REQUEST_ID="bulk-25",
+    )
+    assert response.status_code == 200
+    body = response.json()
+    logged = {str(r.prediction_id): r for r in PredictionLog.objects.all()}
+    assert len(logged) == 25
+    for i, row in enumerate(body["predictions"]):
+        log = logged[row["prediction_id"]]
+        assert log.inputs == {"message": texts[i]} and log.row_index == i
+        assert log.prediction == row["label"]
+        assert log.probabilities == row["probabilities"]
+        assert log.outlier_score == row["outlier_score"]
+        assert log.is_outlier == row["is_outlier"]
+        assert (log.client, log.request_id, log.model_version) == (
+            client_user,
+            "bulk-25",
+            1,
+        )
