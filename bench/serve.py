@@ -185,9 +185,9 @@ def main() -> None:
     parser.add_argument("--rows", default="1,100")
     parser.add_argument("--model", default="sms-spam")
     parser.add_argument("--version", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers")
-    parser.add_argument("--worker-class", default="sync")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--worker-class", default="gthread")
+    parser.add_argument("--threads", type=int, default=4)
     parser.add_argument(
         "--pg-url", default="postgres://postgres@127.0.0.1:5432/bench_modelgate"
     )
