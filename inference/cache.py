@@ -32,7 +32,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 
-from core.exceptions import NotFoundError, ServiceUnavailableError
+from core.exceptions import ApplicationError, NotFoundError, ServiceUnavailableError
 from governance import registry
 from inference.validation import Field
 
@@ -51,6 +51,11 @@ class ModelNotFound(NotFoundError):
 
 class ModelUnavailable(ServiceUnavailableError):
     code = "model_unavailable"
+
+
+class NoSignature(ApplicationError):
+    status_code = 409
+    code = "model_has_no_signature"
 
 
 @dataclass
@@ -385,6 +390,11 @@ def _build(folder: Path) -> ServedModel:
         for spec in local.inputs
         if spec.get("name")
     )
+    if not inputs:
+        raise NoSignature(
+            f"{meta['name']} v{meta['version']} has no input signature; Modelgate "
+            "serves models logged with one (mlflow's infer_signature)"
+        )
     tags = meta.get("tags") or {}
     classes = tuple(c for c in tags.get(TAG_CLASSES, "").split(",") if c)
     if not classes and local.raw is not None and hasattr(local.raw, "classes_"):
