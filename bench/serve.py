@@ -193,6 +193,9 @@ def main() -> None:
     )
     parser.add_argument("--mlflow-uri", default=None, help="default: the local store")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument(
+        "--only", help="comma-separated server names to run (tuning runs)"
+    )
     args = parser.parse_args()
 
     if not shutil.which("wrk"):
@@ -322,6 +325,8 @@ def main() -> None:
             base_env,
         ),
     ]
+    if args.only:
+        servers = [s for s in servers if s.name in args.only.split(",")]
     payloads = {rows: body(rows) for rows in row_counts}
     results: dict[tuple[str, int, int], Cell] = {}
     load_before = os.getloadavg()
@@ -395,6 +400,8 @@ def report(results, servers, row_counts, levels, args, load_before, load_after, 
                     f"| {rows} | {conc} | {server.name} | {med(cell.rps):.1f} | "
                     f"{med(cell.p50):.2f} | {med(cell.p99):.2f} | {cell.errors} |"
                 )
+            if len(servers) < 4:
+                continue
             mg = results[("modelgate", rows, conc)]
             nolog = results[("modelgate-nolog", rows, conc)]
             best_name = max(
