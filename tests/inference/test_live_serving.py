@@ -164,7 +164,7 @@ def test_serving_continues_with_mlflow_stopped_and_after_restart(
             "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{MLFLOW_PORT}",
             "MLFLOW_REGISTRY_URI": f"http://127.0.0.1:{MLFLOW_PORT}",
         }
-        web = live.start_gunicorn(tmp_path, MLFLOW_DOWN_PORT, workers=2, **remote)
+        web = live.start_gunicorn(tmp_path, MLFLOW_DOWN_PORT, workers=1, **remote)
         load = live.Load(MLFLOW_DOWN_PORT, _token(make_user))
         assert {r.status for r in load.run(total=20, concurrency=2)} == {200}
 
@@ -176,7 +176,7 @@ def test_serving_continues_with_mlflow_stopped_and_after_restart(
 
         # and after a restart of the web server, from the local cache
         web.stop()
-        web = live.start_gunicorn(tmp_path, MLFLOW_DOWN_PORT, workers=2, **remote)
+        web = live.start_gunicorn(tmp_path, MLFLOW_DOWN_PORT, workers=1, **remote)
         after = live.Load(MLFLOW_DOWN_PORT, load.token)
         results = after.run(total=50, concurrency=4)
         assert {r.status for r in results} == {200}, results[0].body
