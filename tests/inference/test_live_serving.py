@@ -158,8 +158,14 @@ def test_serving_continues_with_mlflow_stopped_and_after_restart(
         tmp_path / "mlflow.log",
     )
     web = None
+    t0 = time.monotonic()
+
+    def phase(name):
+        print(f"{name}: {time.monotonic() - t0:.1f}s", file=sys.stderr)
+
     try:
         live.wait_http(MLFLOW_PORT, "/health", mlflow, timeout=120)
+        phase("mlflow up")
         remote = {
             "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{MLFLOW_PORT}",
             "MLFLOW_REGISTRY_URI": f"http://127.0.0.1:{MLFLOW_PORT}",
@@ -168,17 +174,22 @@ def test_serving_continues_with_mlflow_stopped_and_after_restart(
         load = live.Load(MLFLOW_DOWN_PORT, _token(make_user))
         assert {r.status for r in load.run(total=20, concurrency=2)} == {200}
 
+        phase("served through MLflow")
         # when MLflow stops
         mlflow.stop()
+        phase("mlflow stopped")
         # then predictions are still served and logged
         results = load.run(total=50, concurrency=4)
         assert {r.status for r in results} == {200}
 
         # and after a restart of the web server, from the local cache
         web.stop()
+        phase("web stopped")
         web = live.start_gunicorn(tmp_path, MLFLOW_DOWN_PORT, workers=1, **remote)
+        phase("web restarted")
         after = live.Load(MLFLOW_DOWN_PORT, load.token)
         results = after.run(total=50, concurrency=4)
+        phase("served from the local copy")
         assert {r.status for r in results} == {200}, results[0].body
         assert {r.body["model_version"] for r in results} == {1}
         assert PredictionLog.objects.count() == 120
@@ -186,3 +197,4 @@ def test_serving_continues_with_mlflow_stopped_and_after_restart(
         if web is not None:
             web.stop()
         mlflow.stop()
+        phase("stopped")
