@@ -39,6 +39,7 @@ urlpatterns = [
     ),
     # pages
     path("predict/spam", views.SpamFormView.as_view(), name="spam-form"),
+    path("models/try", views.TryDefaultView.as_view(), name="try-default"),
     path("models/<str:name>/try", views.TryModelView.as_view(), name="try-model"),
     path("batch/", views.BatchListView.as_view(), name="batch-list"),
     path("batch/<uuid:job_id>", views.BatchDetailView.as_view(), name="batch-detail"),

@@ -119,6 +119,10 @@ class TryModelView(PredictorRequired, View):
 
     template_name = "inference/try.html"
 
+    def page(self, request, context: dict, status: int = 200):
+        context["model_names"] = [m.name for m in registered_model_list()]
+        return render(request, self.template_name, context, status=status)
+
     def _load(self, name: str, alias: str):
         try:
             return model_cache().get(name=name, alias=alias), None
@@ -133,9 +137,8 @@ class TryModelView(PredictorRequired, View):
         alias = self._alias(request)
         served, exc = self._load(name, alias)
         if served is None:
-            return render(
+            return self.page(
                 request,
-                self.template_name,
                 {
                     "name": name,
                     "alias": alias,
@@ -144,9 +147,8 @@ class TryModelView(PredictorRequired, View):
                 },
                 status=exc.status_code,
             )
-        return render(
+        return self.page(
             request,
-            self.template_name,
             {
                 "name": name,
                 "alias": alias,
@@ -160,9 +162,8 @@ class TryModelView(PredictorRequired, View):
         alias = self._alias(request)
         served, exc = self._load(name, alias)
         if served is None:
-            return render(
+            return self.page(
                 request,
-                self.template_name,
                 {
                     "name": name,
                     "alias": alias,
@@ -186,9 +187,8 @@ class TryModelView(PredictorRequired, View):
             error = "; ".join(errors[:10])
         else:
             result, error = _serve_form(request, name=name, alias=alias, row=row)
-        return render(
+        return self.page(
             request,
-            self.template_name,
             {
                 "name": name,
                 "alias": alias,
@@ -269,3 +269,10 @@ class BatchResultsView(PredictorRequired, View):
             filename=f"batch-{job.pk}-results.csv",
             content_type="text/csv",
         )
+
+
+class TryDefaultView(PredictorRequired, View):
+    """The try page of the default model (the nav link)."""
+
+    def get(self, request):
+        return redirect("inference:try-model", name=settings.MODELGATE["DEFAULT_MODEL"])

@@ -160,3 +160,70 @@ def test_predict_throttle_limits_each_client(api, other_api, served_sms, setting
         == 200
     )
     cache.clear()
+
+
+def test_extra_fields_cannot_set_server_side_values(
+    api, served_sms, client_user, make_user
+):
+    """RELIABILITY check 5 (mass assignment) on the inference endpoints."""
+    # predict: a client cannot choose the version, status or time of its log rows
+    refused = api.post(
+        URL,
+        {
+            "inputs": [{"message": "hi"}],
+            "model_version": 9,
+            "status": "ok",
+            "created_at": "2001-01-01T00:00:00Z",
+        },
+        format="json",
+    )
+    assert refused.status_code == 400
+    assert {"model_version", "status", "created_at"} <= set(
+        refused.json()["error"]["fields"]
+    )
+    in_row = api.post(URL, {"inputs": [{"message": "hi", "client": 1}]}, format="json")
+    assert in_row.status_code == 400
+    assert PredictionLog.objects.count() == 0
+    # feedback: only the label is taken from the body
+    pid = _predict(api)
+    other = make_user("mallory", roles=["api_clients"])
+    response = api.post(
+        f"/api/v1/predictions/{pid}/feedback",
+        {
+            "label": "ham",
+            "client": other.pk,
+            "prediction": 12345,
+            "created_at": "2001-01-01T00:00:00Z",
+        },
+        format="json",
+    )
+    assert response.status_code == 200
+    feedback = Feedback.objects.get()
+    assert feedback.client == client_user
+    assert str(feedback.prediction.prediction_id) == pid
+    assert feedback.created_at.year > 2001
+    # batch: status, progress and version are the server's
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    job = api.post(
+        "/api/v1/batch-jobs",
+        {
+            "model": "sms-spam",
+            "file": SimpleUploadedFile("a.csv", b"message\nhi\n"),
+            "status": "succeeded",
+            "rows_done": 99,
+            "model_version": 7,
+            "client": other.pk,
+        },
+        format="multipart",
+    )
+    assert job.status_code == 202
+    body = job.json()
+    assert (body["status"], body["rows_done"], body["model_version"]) == (
+        "pending",
+        0,
+        None,
+    )
+    from inference.models import BatchJob
+
+    assert BatchJob.objects.get(pk=body["id"]).client == client_user

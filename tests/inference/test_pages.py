@@ -60,6 +60,7 @@ def test_try_page_builds_the_form_from_the_signature(client, person, served_tabu
     assert bad.status_code == 400 and "not a number" in bad.content.decode()
     assert PredictionLog.objects.filter(source="web").count() == 1
     assert client.get("/models/unknown/try").status_code == 404
+    assert client.get("/models/try").url == "/models/sms-spam/try"
 
 
 def test_batch_pages_upload_and_show_progress(
