@@ -42,6 +42,9 @@ TAG_CLASSES = "modelgate.classes"
 TAG_OUTLIER = "modelgate.outlier_artifact"
 TAG_TASK = "modelgate.task"
 META_FILE = "meta.json"
+# How long "no such model/alias/version" is remembered before MLflow is asked
+# again (a newly set alias is served at the latest this much later).
+MISSING_TTL_SECONDS = 5.0
 ALIASES_FILE = "aliases.json"
 
 
@@ -162,6 +165,9 @@ class ModelCache:
         self._watcher: threading.Thread | None = None
         self._watcher_pid: int | None = None
         self._stop = threading.Event()
+        # names, aliases and versions MLflow said do not exist, until when:
+        # unknown names in requests must not each cost an MLflow call
+        self._missing: dict[tuple, tuple[float, ModelNotFound]] = {}
 
     # ------------------------------------------------------------ lookup
     def get(
@@ -170,14 +176,32 @@ class ModelCache:
         """The model to serve: an explicit version, else the alias (production)."""
         if version is not None:
             served = self._loaded.get((name, version))
-            return served if served is not None else self._load_version(name, version)
+            if served is not None:
+                return served
+            return self._remember_missing(
+                ("v", name, version), self._load_version, name, version
+            )
         alias = alias or settings.MODELGATE["STAGE_ALIASES"]["production"]
         current = self._aliases.get((name, alias))
         if current is not None:
             served = self._loaded.get((name, current))
             if served is not None:
                 return served
-        return self._load_alias(name, alias)
+        return self._remember_missing(("a", name, alias), self._load_alias, name, alias)
+
+    def _remember_missing(self, key: tuple, load, *args) -> ServedModel:
+        hit = self._missing.get(key)
+        if hit is not None:
+            if hit[0] > time.monotonic():
+                raise hit[1]
+            self._missing.pop(key, None)
+        try:
+            return load(*args)
+        except ModelNotFound as exc:
+            if len(self._missing) > 10_000:
+                self._missing.clear()
+            self._missing[key] = (time.monotonic() + MISSING_TTL_SECONDS, exc)
+            raise
 
     def served_aliases(self) -> dict[str, int]:
         return {f"{n}@{a}": v for (n, a), v in self._aliases.items()}
@@ -187,6 +211,7 @@ class ModelCache:
         self._stop.set()
         self._loaded.clear()
         self._aliases.clear()
+        self._missing.clear()
         self._watcher = None
         self._watcher_pid = None
         self._stop = threading.Event()

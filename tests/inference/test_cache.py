@@ -49,3 +49,25 @@ def test_serves_from_local_copy_when_mlflow_is_unreachable(served_sms, settings)
             model_cache().get(name="sms-spam", alias="never-served")
     finally:
         reset_model_cache()
+
+
+def test_unknown_names_are_remembered_briefly(served_sms, monkeypatch):
+    from inference import cache
+
+    calls = []
+    real = registry.alias_resolve
+
+    def counting(name, alias):
+        calls.append((name, alias))
+        return real(name, alias)
+
+    monkeypatch.setattr(registry, "alias_resolve", counting)
+    for _ in range(5):
+        with pytest.raises(cache.ModelNotFound):
+            model_cache().get(name="no-such-model")
+    assert len(calls) == 1  # one MLflow call, not one per request
+    monkeypatch.setattr(cache, "MISSING_TTL_SECONDS", 0.0)
+    model_cache()._missing.clear()
+    with pytest.raises(cache.ModelNotFound):
+        model_cache().get(name="no-such-model")
+    assert len(calls) == 2
