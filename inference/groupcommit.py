@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
-from inference.logwriter import prediction_logs_insert
+from inference.logwriter import prediction_logs_insert, single_statement
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +96,13 @@ class GroupCommitter:
         self.groups += 1
         self.items += len(group)
         try:
-            with transaction.atomic():
+            if _one_statement(group):
+                # a single INSERT (or COPY) in autocommit mode is its own
+                # transaction: one round trip instead of BEGIN, INSERT, COMMIT
                 _insert(group)
+            else:
+                with transaction.atomic():
+                    _insert(group)
             return
         except (IntegrityError, DatabaseError) as exc:
             if len(group) == 1:
@@ -110,6 +115,12 @@ class GroupCommitter:
                     _insert([item])
             except (IntegrityError, DatabaseError) as exc:
                 item.error = exc
+
+
+def _one_statement(group: list[_Pending]) -> bool:
+    if any(item.stored is not None for item in group):
+        return False
+    return single_statement(sum(len(item.logs) for item in group))
 
 
 def _insert(group: list[_Pending]) -> None:

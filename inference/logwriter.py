@@ -60,6 +60,14 @@ def prediction_logs_insert(logs: list[PredictionLog]) -> None:
             cursor.execute(_statement(connection.vendor, len(chunk)), params)
 
 
+def single_statement(rows: int) -> bool:
+    """Whether ``prediction_logs_insert`` writes ``rows`` rows in one statement
+    (then, in autocommit mode, the statement is its own transaction)."""
+    if connection.vendor == "postgresql" and rows >= COPY_FROM_ROWS:
+        return True
+    return rows <= MAX_ROWS_PER_STATEMENT
+
+
 def _copy(logs: list[PredictionLog], fields) -> None:
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
