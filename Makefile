@@ -54,6 +54,14 @@ run: setup ## set up, then run web (http://127.0.0.1:8000), worker and beat; Ctr
 test: $(VENV)/.dev ## set up and run the whole test suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+.PHONY: reliability-inference
+reliability-inference: $(VENV)/.dev ## inference reliability checks at full size (needs DATABASE_URL=postgres://..., REDIS_URL)
+	INFERENCE_LOAD_REQUESTS=10000 MODELGATE_REQUIRE_SERVICES=1 $(BIN)/pytest tests/inference/test_live_serving.py tests/inference/test_stream.py tests/inference/test_validation_matrix.py $(PYTEST_ARGS)
+
+.PHONY: bench-serve
+bench-serve: $(VENV)/.dev ## serving benchmark against mlflow models serve (needs wrk, PostgreSQL; see docs/benchmark.md)
+	$(PY) bench/serve.py $(BENCH_ARGS)
+
 .PHONY: lint
 lint: $(VENV)/.dev ## ruff lint and format check, Django checks, missing migrations
 	$(BIN)/ruff check .

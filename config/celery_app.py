@@ -17,16 +17,21 @@ app.autodiscover_tasks()
 @signals.task_prerun.connect
 def _close_stale_connections_before(**_kwargs) -> None:
     """Drop database connections that died while the worker was idle."""
-    from django.db import close_old_connections
-
-    close_old_connections()
+    _close_old_connections()
 
 
 @signals.task_postrun.connect
 def _close_stale_connections_after(**_kwargs) -> None:
-    from django.db import close_old_connections
+    _close_old_connections()
 
-    close_old_connections()
+
+def _close_old_connections() -> None:
+    # An eager task runs inside its caller's transaction (tests, on_commit
+    # callbacks of a test): closing that connection would break the caller.
+    from django.db import close_old_connections, connection
+
+    if not connection.in_atomic_block:
+        close_old_connections()
 
 
 @signals.worker_process_init.connect

@@ -4,8 +4,11 @@ import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+# Threaded workers: keep-alive connections, and the prediction log of a
+# worker's concurrent requests is committed in shared transactions
+# (inference/groupcommit.py).
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
@@ -32,3 +35,19 @@ def child_exit(server, worker) -> None:
     from core.metrics import mark_process_dead
 
     mark_process_dead(worker.pid)
+
+
+# ----------------------------------------------------------------- inference
+def when_ready(server) -> None:
+    """Import the model libraries once in the master (workers inherit them)."""
+    if preload_app and os.environ.get("GUNICORN_WARMUP", "1") == "1":
+        import mlflow.pyfunc  # noqa: F401
+        import sklearn.pipeline  # noqa: F401
+
+
+def post_fork(server, worker) -> None:
+    """Load the served models in each worker before it accepts requests."""
+    if os.environ.get("GUNICORN_WARMUP", "1") == "1":
+        from inference.cache import warm_up
+
+        warm_up()

@@ -25,6 +25,13 @@ SCHEDULES: list[Schedule] = [
         every_seconds=60,
         description="Copies versions and aliases registered outside Modelgate.",
     ),
+    # inference
+    Schedule(
+        name="inference: prune the prediction log (retention)",
+        task="inference.tasks.prediction_log_prune",
+        crontab="17 3 * * *",
+        description="Deletes predictions older than INFERENCE_RETENTION_DAYS.",
+    ),
 ]
 
 # ------------------------------------------------------------------ monitoring

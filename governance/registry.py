@@ -402,3 +402,33 @@ def model_load(folder: Path) -> Any:
     import mlflow
 
     return mlflow.pyfunc.load_model(str(folder))
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """A model loaded from a local folder, split into what serving needs."""
+
+    pyfunc: Any
+    raw: Any | None  # the bare scikit-learn estimator, when the model has one
+    inputs: list[dict]  # signature inputs: [{"name", "type", "required"}, ...]
+    outputs: list[dict]
+
+
+def model_load_local(folder: Path) -> LocalModel:
+    """Load a downloaded MLflow model and expose its raw scikit-learn estimator
+    (if its flavors include sklearn) and its signature as plain dicts."""
+    pyfunc = model_load(folder)
+    raw = None
+    if "sklearn" in (pyfunc.metadata.flavors or {}):
+        try:
+            raw = pyfunc.get_raw_model()
+        except Exception:  # a wrapper without a raw model: serve through pyfunc
+            logger.info("no raw model in %s; serving through pyfunc", folder)
+    signature = pyfunc.metadata.signature
+    inputs: list[dict] = []
+    outputs: list[dict] = []
+    if signature is not None:
+        raw_sig = signature.to_dict()
+        inputs = json.loads(raw_sig["inputs"]) if raw_sig.get("inputs") else []
+        outputs = json.loads(raw_sig["outputs"]) if raw_sig.get("outputs") else []
+    return LocalModel(pyfunc=pyfunc, raw=raw, inputs=inputs, outputs=outputs)

@@ -7,7 +7,7 @@ from django.db import models
 from django.utils import timezone
 
 from core.models import BaseModel
-from inference.choices import PredictionSource
+from inference.choices import BatchInputKind, BatchStatus, PredictionSource
 
 
 class PredictionLog(models.Model):
@@ -175,3 +175,250 @@ class FeedbackHistory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.previous_label!r} → {self.new_label!r}"
+
+
+class StoredResponse(models.Model):
+    """The response of a prediction request that carried a request id.
+
+    A retry with the same ``(scope, request_id)`` gets this stored response
+    instead of a second prediction. The unique constraint settles the race of
+    two identical requests arriving together: the second insert fails inside
+    its transaction, which rolls back, and the stored response is returned.
+    ``scope`` is ``u<user id>`` for API clients, ``stream:<name>`` for stream
+    events, so ids of different clients never collide.
+    """
+
+    scope = models.CharField(
+        max_length=160,
+        help_text="Whose id space the request id belongs to (u<user id>, stream:...).",
+    )
+    request_id = models.CharField(
+        max_length=128,
+        help_text="Client-supplied X-Request-ID (or stream entry id).",
+    )
+    model_name = models.CharField(
+        max_length=256,
+        help_text="Model that served the request.",
+    )
+    model_version = models.PositiveIntegerField(
+        help_text="Version that served the request.",
+    )
+    status_code = models.PositiveSmallIntegerField(
+        default=200,
+        help_text="HTTP status of the stored response.",
+    )
+    response = models.JSONField(
+        help_text="The response body sent the first time.",
+    )
+    created_at = models.DateTimeField(
+        default=timezone.now,
+        db_index=True,
+        help_text="When the request was first served.",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope", "request_id"], name="uniq_stored_response_request"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope}/{self.request_id}"
+
+
+class RequestError(models.Model):
+    """One refused or failed prediction request (4xx or 5xx).
+
+    Written outside the prediction transaction (which rolled back or never
+    began), so monitoring can compute error rates next to the prediction log.
+    """
+
+    model_name = models.CharField(
+        max_length=256,
+        help_text="Model named by the request (blank when none could be read).",
+    )
+    model_version = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Version that would have served it, when known.",
+    )
+    source = models.CharField(
+        max_length=16,
+        choices=PredictionSource.choices,
+        default=PredictionSource.API,
+        help_text="Interface that received the request.",
+    )
+    status_code = models.PositiveSmallIntegerField(
+        help_text="HTTP status returned (or the equivalent for streams).",
+    )
+    code = models.CharField(
+        max_length=64,
+        help_text="Error code of the response body (invalid_input, not_found, ...).",
+    )
+    client = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Authenticated client, when there was one.",
+    )
+    created_at = models.DateTimeField(
+        default=timezone.now,
+        help_text="When the request was refused.",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["model_name", "created_at"], name="reqerr_model_time"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status_code__gte=400, status_code__lt=600),
+                name="reqerr_status_is_error",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} {self.status_code} {self.code}"
+
+
+class BatchJob(BaseModel):
+    """A CSV scored in chunks by a Celery task, with progress and a results file.
+
+    Each chunk is scored and logged in one transaction that also advances
+    ``rows_done`` by a conditional UPDATE, so a redelivered task resumes after
+    the last committed chunk and never logs a row twice.
+    """
+
+    id = models.UUIDField(
+        primary_key=True,
+        default=uuid.uuid4,
+        editable=False,
+        help_text="Public id of the job; PredictionLog.batch_id of its rows.",
+    )
+    client = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="batch_jobs",
+        help_text="Who started the job (blank for scheduled jobs).",
+    )
+    model_name = models.CharField(
+        max_length=256,
+        help_text="Registered model to score with.",
+    )
+    alias = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="Alias asked for (blank when a version was named).",
+    )
+    requested_version = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Version asked for, if any.",
+    )
+    model_version = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Version that scored the rows (fixed at the first chunk).",
+    )
+    input_kind = models.CharField(
+        max_length=16,
+        choices=BatchInputKind.choices,
+        default=BatchInputKind.UPLOAD,
+        help_text="Uploaded CSV or a file on the server.",
+    )
+    input_path = models.CharField(
+        max_length=1024,
+        help_text="Absolute path of the input CSV on the server.",
+    )
+    original_filename = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="Name of the uploaded file, for display.",
+    )
+    output_path = models.CharField(
+        max_length=1024,
+        blank=True,
+        default="",
+        help_text="Absolute path of the results CSV once written.",
+    )
+    status = models.CharField(
+        max_length=16,
+        choices=BatchStatus.choices,
+        default=BatchStatus.PENDING,
+        help_text="Where the job is in its life.",
+    )
+    rows_total = models.PositiveIntegerField(
+        default=0,
+        help_text="Data rows in the input (known once the job starts).",
+    )
+    rows_done = models.PositiveIntegerField(
+        default=0,
+        help_text="Rows processed so far (scored or reported bad), chunk by chunk.",
+    )
+    rows_failed = models.PositiveIntegerField(
+        default=0,
+        help_text="Rows reported bad in the results with their error.",
+    )
+    chunk_size = models.PositiveIntegerField(
+        default=500,
+        help_text="Rows scored per transaction.",
+    )
+    attempts = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Times a worker started the task (redeliveries included).",
+    )
+    error = models.TextField(
+        blank=True,
+        default="",
+        help_text="Why the job failed, if it did.",
+    )
+    schedule_name = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="Periodic task that created the job, if any.",
+    )
+    started_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a worker first started the job.",
+    )
+    finished_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the job succeeded or failed.",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(rows_done__lte=models.F("rows_total"))
+                | models.Q(rows_total=0),
+                name="batch_done_le_total",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(chunk_size__gte=1),
+                name="batch_chunk_size_positive",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["client", "created_at"], name="batch_client_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"batch {self.id} ({self.model_name}, {self.status})"
+
+    @property
+    def progress(self) -> float:
+        """Share of rows processed, 0..1."""
+        return (self.rows_done / self.rows_total) if self.rows_total else 0.0

@@ -195,6 +195,8 @@ REST_FRAMEWORK = {
         "user": env.str("API_THROTTLE_USER", default="100000/hour"),
         "anon": env.str("API_THROTTLE_ANON", default="600/hour"),
         "predict": env.str("API_THROTTLE_PREDICT", default="200000/hour"),
+        "feedback": env.str("API_THROTTLE_FEEDBACK", default="20000/hour"),
+        "batch": env.str("API_THROTTLE_BATCH", default="600/hour"),
         "login": env.str("LOGIN_THROTTLE", default="10/minute"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -347,6 +349,65 @@ MONITORING = {
     # users may read it in a browser session; addresses listed here need neither.
     "METRICS_TOKEN": env.str("MONITORING_METRICS_TOKEN", default=""),
     "METRICS_ALLOWED_IPS": env.list("MONITORING_METRICS_ALLOWED_IPS", default=[]),
+}
+
+# ----------------------------------------------------------------- inference
+INFERENCE = {
+    # Seconds between two checks of the served aliases (one MLflow call per
+    # model and process); a promoted version is served within this time plus
+    # its load time.
+    "ALIAS_POLL_SECONDS": env.float("INFERENCE_ALIAS_POLL_SECONDS", default=5.0),
+    # Models each web, worker and stream process loads at start ("name@alias").
+    "WARM_MODELS": env.list(
+        "INFERENCE_WARM_MODELS",
+        default=[f"{MODELGATE['DEFAULT_MODEL']}@production"],
+    ),
+    # Write the prediction log (off only to measure what logging costs).
+    "LOG_PREDICTIONS": env.bool("INFERENCE_LOG_PREDICTIONS", default=True),
+    "MAX_ROWS": env.int("INFERENCE_MAX_ROWS", default=1000),
+    "MAX_STRING_LENGTH": env.int("INFERENCE_MAX_STRING_LENGTH", default=5000),
+    "MAX_FEEDBACK_ITEMS": env.int("INFERENCE_MAX_FEEDBACK_ITEMS", default=10000),
+    # Groups whose members may predict, send feedback and run batch jobs
+    # (superusers always may).
+    "PREDICT_ROLES": env.list(
+        "INFERENCE_PREDICT_ROLES", default=["api_clients", "requesters", "ops"]
+    ),
+    # Batch scoring: uploads and results live under BATCH_DIR; a job may also
+    # read a server-side file, but only under one of BATCH_ALLOWED_DIRS.
+    "BATCH_DIR": Path(
+        env.str("INFERENCE_BATCH_DIR", default=str(MEDIA_ROOT / "batch"))
+    ),
+    "BATCH_ALLOWED_DIRS": [
+        Path(p)
+        for p in env.list(
+            "INFERENCE_BATCH_ALLOWED_DIRS", default=[str(DATA_DIR / "batch-input")]
+        )
+    ],
+    "BATCH_CHUNK_SIZE": env.int("INFERENCE_BATCH_CHUNK_SIZE", default=500),
+    "BATCH_MAX_ROWS": env.int("INFERENCE_BATCH_MAX_ROWS", default=1_000_000),
+    "BATCH_MAX_UPLOAD_BYTES": env.int(
+        "INFERENCE_BATCH_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024
+    ),
+    # Redis Streams consumer (manage.py consume_stream).
+    "STREAM_INPUT": env.str("INFERENCE_STREAM_INPUT", default="modelgate:predict"),
+    "STREAM_OUTPUT": env.str(
+        "INFERENCE_STREAM_OUTPUT", default="modelgate:predictions"
+    ),
+    "STREAM_DEAD_LETTER": env.str(
+        "INFERENCE_STREAM_DEAD_LETTER", default="modelgate:predict:dead"
+    ),
+    "STREAM_GROUP": env.str("INFERENCE_STREAM_GROUP", default="modelgate"),
+    "STREAM_BATCH": env.int("INFERENCE_STREAM_BATCH", default=100),
+    # A pending entry idle this long belongs to a crashed consumer: reclaim it.
+    "STREAM_CLAIM_IDLE_MS": env.int("INFERENCE_STREAM_CLAIM_IDLE_MS", default=30000),
+    "STREAM_MAX_DELIVERIES": env.int("INFERENCE_STREAM_MAX_DELIVERIES", default=5),
+    # Retention of the prediction log (manage.py prune_predictions).
+    "RETENTION_DAYS": env.int("INFERENCE_RETENTION_DAYS", default=180),
+    "RETENTION_ARCHIVE_DIR": Path(
+        env.str(
+            "INFERENCE_RETENTION_ARCHIVE_DIR", default=str(DATA_DIR / "log-archive")
+        )
+    ),
 }
 
 # -------------------------------------------------------------------- logging

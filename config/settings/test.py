@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import DATABASES, MODELGATE, MONITORING, REST_FRAMEWORK, env
+from .base import DATABASES, INFERENCE, MODELGATE, MONITORING, REST_FRAMEWORK, env
 
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
@@ -48,3 +48,9 @@ MLFLOW_ARTIFACT_ROOT = (MLFLOW_DIR / "artifacts").as_uri()
 
 # monitoring: reference samples cached per test session
 MONITORING["REFERENCE_CACHE_DIR"] = _TMP / "reference-cache"
+# ----------------------------------------------------------------- inference
+INFERENCE["WARM_MODELS"] = []
+INFERENCE["BATCH_DIR"] = _TMP / "batch"
+INFERENCE["BATCH_ALLOWED_DIRS"] = [_TMP / "batch-input"]
+INFERENCE["RETENTION_ARCHIVE_DIR"] = _TMP / "log-archive"
+INFERENCE["ALIAS_POLL_SECONDS"] = 0  # tests call refresh_aliases() themselves

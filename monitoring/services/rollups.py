@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -27,36 +26,6 @@ logger = logging.getLogger(__name__)
 
 LOG_MARK = "prediction_log"
 ERROR_MARK = "request_errors"
-
-
-def _error_counter():
-    """``inference.selectors.request_error_counts`` once the inference app
-    provides it; until then (older inference code) errors count as 0."""
-    try:
-        from inference.selectors import request_error_counts
-    except ImportError:
-        return None
-    return request_error_counts
-
-
-def _total_errors(counts) -> dict[int, int]:
-    """Normalise request_error_counts' answer to ``{version (0: unknown): n}``.
-
-    Accepts ``{"total": n, ...}``, ``{version: n}`` or ``{code: n}`` shapes.
-    """
-    if not counts:
-        return {}
-    if isinstance(counts, dict) and "by_version" in counts:
-        return {int(v or 0): int(n) for v, n in (counts["by_version"] or {}).items()}
-    if isinstance(counts, dict) and "total" in counts:
-        return {0: int(counts["total"])}
-    out: dict[int, int] = defaultdict(int)
-    for key, value in counts.items():
-        if isinstance(value, dict):
-            value = sum(int(v) for v in value.values())
-        version = int(key) if str(key).isdigit() else 0
-        out[version] += int(value)
-    return dict(out)
 
 
 def _hour(moment: datetime) -> datetime:
@@ -211,10 +180,7 @@ def rollups_update_predictions(*, now: datetime | None = None) -> int:
 
 def rollups_update_errors(*, now: datetime | None = None) -> int:
     """Consume refused/failed request counts, whole minutes, per model."""
-    counter = _error_counter()
-    if counter is None:
-        return 0
-    from governance.selectors import registered_model_list
+    from inference.selectors import request_error_minute_counts
 
     now = now or timezone.now()
     lag = timedelta(seconds=settings.MONITORING["ROLLUP_LAG_SECONDS"])
@@ -226,25 +192,16 @@ def rollups_update_errors(*, now: datetime | None = None) -> int:
         start = max(start, end - timedelta(days=1))
         total = 0
         rows: dict[tuple, dict] = {}
-        minute = start
-        names = [m.name for m in registered_model_list()]
-        while minute < end:
-            following = minute + timedelta(minutes=1)
-            for name in names:
-                by_version = _total_errors(
-                    counter(model_name=name, start=minute, end=following)
-                )
-                for version, n in by_version.items():
-                    if not n:
-                        continue
-                    total += n
-                    for gran, bucket in (
-                        (Granularity.MINUTE, minute),
-                        (Granularity.HOUR, _hour(minute)),
-                    ):
-                        slot = rows.setdefault((name, version, gran, bucket), {})
-                        slot["errors"] = slot.get("errors", 0) + n
-            minute = following
+        for name, version, minute, n in request_error_minute_counts(
+            start=start, end=end
+        ):
+            total += n
+            for gran, bucket in (
+                (Granularity.MINUTE, minute),
+                (Granularity.HOUR, _hour(minute)),
+            ):
+                slot = rows.setdefault((name, version, gran, bucket), {})
+                slot["errors"] = slot.get("errors", 0) + n
         _merge(rows)
         RollupWatermark.objects.filter(pk=mark.pk).update(last_time=end)
     return total

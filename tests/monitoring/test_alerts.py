@@ -16,7 +16,7 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from inference.models import PredictionLog
+from inference.models import PredictionLog, RequestError
 from monitoring.calculations.rules import Outcome
 from monitoring.models import Alert, Report
 from monitoring.services import rollups
@@ -153,7 +153,7 @@ def _log(n, *, minutes_ago: int, model="breast-cancer"):
     )  # fmt: skip
 
 
-def test_no_traffic_and_error_rate_rules_on_rollups(monkeypatch):
+def test_no_traffic_and_error_rate_rules_on_rollups():
     from governance.models import RegisteredModel
 
     RegisteredModel.objects.get_or_create(name="breast-cancer")
@@ -167,7 +167,14 @@ def test_no_traffic_and_error_rate_rules_on_rollups(monkeypatch):
     assert not Alert.objects.filter(rule=errors).exists()  # no requests: no rate
     # traffic resumes, and a third of the requests are refused
     _log(20, minutes_ago=5)
-    monkeypatch.setattr(rollups, "_error_counter", lambda: lambda **_kw: {"total": 1})
+    for _ in range(10):  # a third of the 30 requests of the last minutes
+        RequestError.objects.create(
+            model_name="breast-cancer",
+            model_version=1,
+            status_code=400,
+            code="invalid_input",
+            created_at=timezone.now() - timedelta(minutes=5),
+        )
     rollups.rollups_update_predictions()
     rollups.rollups_update_errors()
     alerts_evaluate_traffic()

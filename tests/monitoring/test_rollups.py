@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from inference.models import PredictionLog
+from inference.models import PredictionLog, RequestError
 from monitoring.calculations import latency
 from monitoring.models import RollupWatermark, TrafficRollup
 from monitoring.selectors import traffic_series, traffic_totals
@@ -102,45 +102,32 @@ def test_series_percentiles_and_totals():
     assert totals["requests"] == 200 and totals["errors"] == 0
 
 
-def test_error_counts_are_zero_until_inference_provides_them(monkeypatch):
-    import inference.selectors as sel
-
-    if hasattr(sel, "request_error_counts"):
-        pytest.skip("inference provides request_error_counts: covered below")
-    assert rollups.rollups_update_errors() == 0
-
-
-def test_error_counts_are_folded_in_when_the_selector_exists(monkeypatch):
-    from governance.models import RegisteredModel
-
-    RegisteredModel.objects.create(name="m")
-    calls = []
-
-    def counts(*, model_name, start, end):
-        calls.append((model_name, start))
-        return {"1": 2, "None": 1}
-
-    monkeypatch.setattr(rollups, "_error_counter", lambda: counts)
+def test_refused_requests_are_folded_into_the_rollups_once():
+    # given refused requests of two versions (and one before a version was known)
     now = timezone.now()
+    minute = (now - timedelta(minutes=10)).replace(second=0, microsecond=0)
+    for version, n in ((1, 2), (2, 1), (None, 1)):
+        for _ in range(n):
+            RequestError.objects.create(
+                model_name="m",
+                model_version=version,
+                status_code=400,
+                code="invalid_input",
+                created_at=minute + timedelta(seconds=5),
+            )
+    # when the rollup task runs (twice)
     total = rollups.rollups_update_errors(now=now)
-    mine = [c for c in calls if c[0] == "m"]
-    assert total == 3 * len(calls) and len(mine) >= 59
+    again = rollups.rollups_update_errors(now=now)
+    # then every error counts once, on its version (0: unknown) and minute
+    assert (total, again) == (4, 0)
+    minute_rows = dict(
+        TrafficRollup.objects.filter(model_name="m", granularity="minute").values_list(
+            "model_version", "errors"
+        )
+    )
+    assert minute_rows == {1: 2, 2: 1, 0: 1}
     totals = traffic_totals(model_name="m", start=now - timedelta(hours=2), end=now)
-    assert totals["errors"] == 3 * len(mine)
-    assert rollups.rollups_update_errors(now=now) == 0  # watermark
-
-
-@pytest.mark.parametrize(
-    ("answer", "expected"),
-    [
-        ({"total": 5, "by_code": {"x": 5}}, {0: 5}),
-        ({"by_version": {1: 2, None: 3}}, {1: 2, 0: 3}),
-        ({"invalid_input": 4, "not_found": 1}, {0: 5}),
-        ({}, {}),
-    ],
-)
-def test_error_count_shapes(answer, expected):
-    assert rollups._total_errors(answer) == expected
+    assert totals["errors"] == 4
 
 
 def test_dashboard_reads_rollups_not_the_log(client, make_user):

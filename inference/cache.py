@@ -1,0 +1,540 @@
+"""The per-process model cache: registered models loaded once, swapped when an
+alias moves, served from a local copy when MLflow is unreachable.
+
+- A version is downloaded once into ``MODEL_CACHE_DIR/<name>/<version>/``
+  (model files, the run's outlier detector and a ``meta.json``), written to a
+  temporary folder and renamed, so a half-finished download is never used.
+- ``MODEL_CACHE_DIR/aliases.json`` remembers the last version seen for each
+  alias, so a process that starts while MLflow is down still knows what to
+  serve.
+- A daemon thread checks the served aliases every ``ALIAS_POLL_SECONDS`` (one
+  MLflow call per model). When an alias moves, the new version is loaded in
+  that thread and then swapped in by replacing one dictionary entry: requests
+  in flight keep the object they already hold, new requests get the new one.
+- Prediction uses the raw scikit-learn estimator (validation is done by
+  ``inference.validation`` against the signature); models without one fall
+  back to MLflow's pyfunc ``predict``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from django.conf import settings
+
+from core.exceptions import ApplicationError, NotFoundError, ServiceUnavailableError
+from governance import registry
+from inference.validation import Field
+
+logger = logging.getLogger(__name__)
+
+TAG_CLASSES = "modelgate.classes"
+TAG_OUTLIER = "modelgate.outlier_artifact"
+TAG_TASK = "modelgate.task"
+META_FILE = "meta.json"
+# How long "no such model/alias/version" is remembered before MLflow is asked
+# again (a newly set alias is served at the latest this much later).
+MISSING_TTL_SECONDS = 5.0
+ALIASES_FILE = "aliases.json"
+
+
+class ModelNotFound(NotFoundError):
+    code = "model_not_found"
+
+
+class ModelUnavailable(ServiceUnavailableError):
+    code = "model_unavailable"
+
+
+class NoSignature(ApplicationError):
+    status_code = 409
+    code = "model_has_no_signature"
+
+
+@dataclass
+class Predictions:
+    labels: list[Any]
+    probabilities: list[dict[str, float]] | None
+    outlier_scores: list[float] | None
+    outlier_flags: list[bool] | None
+
+
+@dataclass
+class ServedModel:
+    """One loaded version, ready to predict; immutable once built."""
+
+    name: str
+    version: int
+    run_id: str
+    inputs: tuple[Field, ...]
+    classes: tuple[str, ...]
+    task: str
+    tags: dict[str, str]
+    predictor: Any
+    raw: bool
+    scorer: Any | None = None  # inference.scoring.FastOutlierScorer
+    fast_proba: Any | None = None  # inference.fastpath, when verified at load
+    loaded_at: float = field(default_factory=time.time)
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.inputs]
+
+    def frame(self, rows: list[dict]):
+        import pandas as pd
+
+        data = {}
+        for f in self.inputs:
+            values = [row.get(f.name) for row in rows]
+            if f.type in ("double", "float"):
+                data[f.name] = pd.array(
+                    [float("nan") if v is None else v for v in values], dtype=float
+                )
+            else:
+                data[f.name] = values
+        return pd.DataFrame(data)
+
+    def predict(self, rows: list[dict]) -> Predictions:
+        """Labels, class probabilities and outlier scores of validated rows."""
+        import numpy as np
+
+        frame = self.frame(rows)
+        probabilities = None
+        if self.raw and hasattr(self.predictor, "predict_proba"):
+            proba = (self.fast_proba or self.predictor.predict_proba)(frame)
+            model_classes = [str(c) for c in self.predictor.classes_]
+            labels = [model_classes[i] for i in np.argmax(proba, axis=1)]
+            probabilities = [
+                dict(zip(model_classes, map(float, row), strict=True))
+                for row in proba.tolist()
+            ]
+        elif self.raw:
+            labels = _plain(self.predictor.predict(frame))
+        else:
+            labels = _plain(self.predictor.predict(frame))
+        scores = flags = None
+        if self.scorer is not None:
+            raw_scores = self.scorer.score(rows)
+            scores = [float(s) for s in raw_scores]
+            flags = [bool(s > self.scorer.threshold) for s in raw_scores]
+        return Predictions(labels, probabilities, scores, flags)
+
+
+def _plain(output: Any) -> list:
+    """Model output (ndarray, Series, DataFrame, list) as a list of JSON values."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(output, pd.DataFrame):
+        if output.shape[1] == 1:
+            output = output.iloc[:, 0]
+        else:
+            return output.to_dict(orient="records")
+    if isinstance(output, pd.Series | np.ndarray):
+        output = output.tolist()
+    return [v.item() if hasattr(v, "item") else v for v in list(output)]
+
+
+def safe_folder(name: str) -> str:
+    """A folder name for a model name that cannot escape the cache folder."""
+    folder = quote(name, safe="-_")
+    return folder.replace(".", "%2E") or "%00"
+
+
+class ModelCache:
+    """Loaded models of this process, by (name, version) and by (name, alias)."""
+
+    def __init__(self, root: Path, poll_seconds: float) -> None:
+        self.root = Path(root)
+        self.poll_seconds = poll_seconds
+        self._loaded: dict[tuple[str, int], ServedModel] = {}
+        self._aliases: dict[tuple[str, str], int] = {}
+        self._locks: dict[tuple[str, int], threading.Lock] = {}
+        self._meta_lock = threading.Lock()
+        self._file_lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+        self._watcher_pid: int | None = None
+        self._stop = threading.Event()
+        # names, aliases and versions MLflow said do not exist, until when:
+        # unknown names in requests must not each cost an MLflow call
+        self._missing: dict[tuple, tuple[float, ModelNotFound]] = {}
+
+    # ------------------------------------------------------------ lookup
+    def get(
+        self, *, name: str, alias: str | None = None, version: int | None = None
+    ) -> ServedModel:
+        """The model to serve: an explicit version, else the alias (production)."""
+        if version is not None:
+            served = self._loaded.get((name, version))
+            if served is not None:
+                return served
+            return self._remember_missing(
+                ("v", name, version), self._load_version, name, version
+            )
+        alias = alias or settings.MODELGATE["STAGE_ALIASES"]["production"]
+        current = self._aliases.get((name, alias))
+        if current is not None:
+            served = self._loaded.get((name, current))
+            if served is not None:
+                return served
+        return self._remember_missing(("a", name, alias), self._load_alias, name, alias)
+
+    def _remember_missing(self, key: tuple, load, *args) -> ServedModel:
+        hit = self._missing.get(key)
+        if hit is not None:
+            if hit[0] > time.monotonic():
+                raise hit[1]
+            self._missing.pop(key, None)
+        try:
+            return load(*args)
+        except ModelNotFound as exc:
+            if len(self._missing) > 10_000:
+                self._missing.clear()
+            self._missing[key] = (time.monotonic() + MISSING_TTL_SECONDS, exc)
+            raise
+
+    def served_aliases(self) -> dict[str, int]:
+        return {f"{n}@{a}": v for (n, a), v in self._aliases.items()}
+
+    def clear(self) -> None:
+        """Forget every loaded model (tests); local files stay."""
+        self._stop.set()
+        self._loaded.clear()
+        self._aliases.clear()
+        self._missing.clear()
+        self._watcher = None
+        self._watcher_pid = None
+        self._stop = threading.Event()
+
+    # ------------------------------------------------------------ loading
+    def _load_alias(self, name: str, alias: str) -> ServedModel:
+        version = self._resolve_alias(name, alias)
+        served = self._load_version(name, version)
+        self._aliases[(name, alias)] = version
+        self._publish(name, alias, version)
+        self._ensure_watcher()
+        return served
+
+    def _resolve_alias(self, name: str, alias: str) -> int:
+        try:
+            version = registry.alias_resolve(name, alias)
+        except registry.RegistryNotFound as exc:
+            raise ModelNotFound(f"model {name!r} is not registered") from exc
+        except registry.RegistryError as exc:
+            version = self._alias_file().get(name, {}).get(alias)
+            if version is None:
+                raise ModelUnavailable(
+                    f"MLflow is unreachable and {name}@{alias} was never served "
+                    "from this machine"
+                ) from exc
+            logger.warning(
+                "MLflow unreachable (%s); serving %s@%s as last seen: version %s",
+                exc,
+                name,
+                alias,
+                version,
+            )
+            return int(version)
+        if version is None:
+            raise ModelNotFound(f"model {name!r} has no alias {alias!r}")
+        self._remember_alias(name, alias, version)
+        return version
+
+    def _lock_for(self, key: tuple[str, int]) -> threading.Lock:
+        with self._meta_lock:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def _load_version(self, name: str, version: int) -> ServedModel:
+        key = (name, version)
+        with self._lock_for(key):
+            served = self._loaded.get(key)
+            if served is not None:
+                return served
+            started = time.perf_counter()
+            folder = self._ensure_local(name, version)
+            served = _build(folder)
+            self._loaded[key] = served
+            logger.info(
+                "loaded %s v%s in %.2fs (raw estimator: %s, outlier detector: %s)",
+                name,
+                version,
+                time.perf_counter() - started,
+                served.raw,
+                served.scorer is not None,
+            )
+            return served
+
+    def _ensure_local(self, name: str, version: int) -> Path:
+        final = self.root / safe_folder(name) / str(version)
+        if (final / META_FILE).is_file():
+            return final
+        try:
+            rv = registry.version_get(name, version)
+        except registry.RegistryNotFound as exc:
+            raise ModelNotFound(f"model {name!r} has no version {version}") from exc
+        except registry.RegistryError as exc:
+            raise ModelUnavailable(
+                f"MLflow is unreachable and {name} v{version} is not cached locally"
+            ) from exc
+        tmp = final.parent / f".tmp-{version}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            model_dir = registry.version_download(name, version, tmp / "model")
+            outlier_dir = None
+            artifact = rv.tags.get(TAG_OUTLIER)
+            if artifact and rv.run_id:
+                try:
+                    outlier_dir = registry.run_artifact_download(
+                        rv.run_id, artifact, tmp / "outlier-download"
+                    )
+                except registry.RegistryError as exc:
+                    logger.warning(
+                        "%s v%s: no outlier detector (%s)", name, version, exc
+                    )
+            meta = {
+                "name": name,
+                "version": version,
+                "run_id": rv.run_id,
+                "tags": rv.tags,
+                "model_dir": str(model_dir.relative_to(tmp)),
+                "outlier_dir": (
+                    str(outlier_dir.relative_to(tmp)) if outlier_dir else None
+                ),
+            }
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+            try:
+                os.rename(tmp, final)
+            except OSError:
+                if not (final / META_FILE).is_file():  # not a lost race: a failure
+                    raise
+        except registry.RegistryError as exc:
+            raise ModelUnavailable(f"cannot download {name} v{version}: {exc}") from exc
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return final
+
+    # ------------------------------------------------------ alias memory
+    def _alias_file(self) -> dict[str, dict[str, int]]:
+        try:
+            return json.loads((self.root / ALIASES_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _remember_alias(self, name: str, alias: str, version: int) -> None:
+        with self._file_lock:
+            data = self._alias_file()
+            if data.get(name, {}).get(alias) == version:
+                return
+            data.setdefault(name, {})[alias] = version
+            self.root.mkdir(parents=True, exist_ok=True)
+            tmp = self.root / f".{ALIASES_FILE}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
+            tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+            os.replace(tmp, self.root / ALIASES_FILE)
+
+    @staticmethod
+    def _publish(name: str, alias: str, version: int) -> None:
+        from core.metrics import MODEL_LOADED
+
+        MODEL_LOADED.labels(name, alias).set(version)
+
+    # ------------------------------------------------------------ watcher
+    def _ensure_watcher(self) -> None:
+        if self.poll_seconds <= 0:
+            return
+        if self._watcher is not None and self._watcher_pid == os.getpid():
+            return
+        with self._meta_lock:
+            if self._watcher is not None and self._watcher_pid == os.getpid():
+                return
+            self._watcher_pid = os.getpid()
+            self._watcher = threading.Thread(
+                target=self._watch,
+                args=(self._stop,),
+                name="alias-watcher",
+                daemon=True,
+            )
+            self._watcher.start()
+
+    def _watch(self, stop: threading.Event) -> None:
+        while not stop.wait(self.poll_seconds):
+            self.refresh_aliases()
+
+    def refresh_aliases(self) -> list[tuple[str, str, int, int]]:
+        """Check every served alias once; load and swap those that moved.
+
+        Returns the swaps made as ``(name, alias, old, new)``.
+        """
+        swaps = []
+        for (name, alias), current in list(self._aliases.items()):
+            try:
+                version = registry.alias_resolve(name, alias)
+            except registry.RegistryError as exc:
+                logger.debug("alias check of %s@%s skipped: %s", name, alias, exc)
+                continue
+            if version is None or version == current:
+                continue
+            try:
+                self._load_version(name, version)
+            except Exception:
+                logger.exception(
+                    "cannot load %s v%s for %s; still serving v%s",
+                    name,
+                    version,
+                    alias,
+                    current,
+                )
+                continue
+            self._aliases[(name, alias)] = version
+            self._remember_alias(name, alias, version)
+            self._publish(name, alias, version)
+            logger.info("%s@%s swapped: v%s → v%s", name, alias, current, version)
+            swaps.append((name, alias, current, version))
+        return swaps
+
+
+def _build(folder: Path) -> ServedModel:
+    from inference.scoring import FastOutlierScorer
+
+    meta = json.loads((folder / META_FILE).read_text())
+    local = registry.model_load_local(folder / meta["model_dir"])
+    inputs = tuple(
+        Field(
+            name=str(spec.get("name")),
+            type=str(spec.get("type", "string")),
+            required=bool(spec.get("required", True)),
+        )
+        for spec in local.inputs
+        if spec.get("name")
+    )
+    if not inputs:
+        raise NoSignature(
+            f"{meta['name']} v{meta['version']} has no input signature; Modelgate "
+            "serves models logged with one (mlflow's infer_signature)"
+        )
+    tags = meta.get("tags") or {}
+    classes = tuple(c for c in tags.get(TAG_CLASSES, "").split(",") if c)
+    if not classes and local.raw is not None and hasattr(local.raw, "classes_"):
+        classes = tuple(str(c) for c in local.raw.classes_)
+    scorer = None
+    if meta.get("outlier_dir"):
+        from core.ml.outliers import OutlierDetector
+
+        try:
+            detector = OutlierDetector.load(folder / meta["outlier_dir"])
+            scorer = FastOutlierScorer.from_detector(detector)
+        except Exception:
+            logger.exception("outlier detector of %s is unreadable", folder)
+    served = ServedModel(
+        name=meta["name"],
+        version=int(meta["version"]),
+        run_id=meta.get("run_id", ""),
+        inputs=inputs,
+        classes=classes,
+        task=tags.get(TAG_TASK, "classification" if classes else "unknown"),
+        tags=tags,
+        predictor=local.raw if local.raw is not None else local.pyfunc,
+        raw=local.raw is not None,
+        scorer=scorer,
+    )
+    if served.raw:
+        from inference.fastpath import compile_predict_proba, verified
+
+        served.fast_proba = verified(
+            local.raw, compile_predict_proba(local.raw), _sample_frames(served, folder)
+        )
+    return served
+
+
+def _sample_frames(served: ServedModel, folder: Path) -> list:
+    """Frames to check the fast path on: the logged input example, and rows
+    made from the signature (text and numbers of several shapes)."""
+    frames = []
+    for example in folder.rglob("input_example.json"):
+        try:
+            data = json.loads(example.read_text())
+            rows = _example_rows(data, served.field_names)
+            if rows:
+                frames.append(served.frame(rows))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    texts = ["Hello, see you at 7?", "WIN £1000 now!!! call 0800 123", "", "a" * 300]
+    synthetic = []
+    for i, text in enumerate(texts):
+        row = {}
+        for f in served.inputs:
+            if f.type == "string":
+                row[f.name] = text
+            elif f.type == "boolean":
+                row[f.name] = bool(i % 2)
+            else:
+                row[f.name] = float(i * 3 - 1) if f.type in ("double", "float") else i
+        synthetic.append(row)
+    frames.append(served.frame(synthetic))
+    frames.append(served.frame(synthetic[:1]))
+    return frames
+
+
+def _example_rows(data: Any, names: list[str]) -> list[dict]:
+    if isinstance(data, dict) and "columns" in data and "data" in data:
+        return [
+            dict(zip(data["columns"], values, strict=False)) for values in data["data"]
+        ]
+    if isinstance(data, list) and all(isinstance(r, dict) for r in data):
+        return data
+    if isinstance(data, dict) and all(isinstance(v, list) for v in data.values()):
+        n = len(next(iter(data.values()), []))
+        return [{k: v[i] for k, v in data.items()} for i in range(n)]
+    return []
+
+
+_cache: ModelCache | None = None
+_cache_lock = threading.Lock()
+
+
+def model_cache() -> ModelCache:
+    """This process's cache (created on first use with the current settings)."""
+    global _cache
+    if _cache is None:
+        with _cache_lock:
+            if _cache is None:
+                _cache = ModelCache(
+                    settings.MODELGATE["MODEL_CACHE_DIR"],
+                    settings.INFERENCE["ALIAS_POLL_SECONDS"],
+                )
+    return _cache
+
+
+def reset_model_cache() -> None:
+    """Drop the process's cache object (tests, settings changes)."""
+    global _cache
+    with _cache_lock:
+        if _cache is not None:
+            _cache.clear()
+        _cache = None
+
+
+def warm_up(models: list[str] | None = None) -> dict[str, int]:
+    """Load ``name@alias`` entries (default: the WARM_MODELS setting) now, so the
+    first request does not pay for imports and downloads. Failures are logged,
+    never raised: a process must start even when a model is not there yet."""
+    loaded = {}
+    for entry in settings.INFERENCE["WARM_MODELS"] if models is None else models:
+        name, _, alias = entry.partition("@")
+        try:
+            served = model_cache().get(name=name, alias=alias or None)
+        except Exception as exc:
+            logger.warning("warm-up of %s skipped: %s", entry, exc)
+            continue
+        loaded[entry] = served.version
+    if loaded:
+        logger.info("warm-up done: %s", loaded)
+    return loaded

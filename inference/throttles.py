@@ -1,0 +1,69 @@
+"""Per-client rate limits with a fixed-window counter.
+
+DRF's ``SimpleRateThrottle`` keeps every request time of the window in the
+cache and rewrites the whole list on each request, which grows with the rate
+(200,000 timestamps per hour for a busy client). Here each client has one
+integer per window: ``cache.add`` then ``cache.incr``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.core.cache import cache
+from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle
+
+PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """``"200/minute"`` → ``(200, 60)``."""
+    count, _, period = rate.partition("/")
+    return int(count), PERIODS[period.strip()[0]]
+
+
+class ClientRateThrottle(BaseThrottle):
+    """Limits each authenticated client (anonymous: each address) per scope."""
+
+    scope = "predict"
+
+    def allow_request(self, request, view) -> bool:
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        if not rate:
+            return True
+        self.limit, self.period = parse_rate(rate)
+        who = (
+            f"u{request.user.pk}"
+            if request.user and request.user.is_authenticated
+            else f"ip{self.get_ident(request)}"
+        )
+        now = time.time()
+        window = int(now // self.period)
+        self.window_end = (window + 1) * self.period
+        key = f"throttle:{self.scope}:{who}:{window}"
+        if cache.add(key, 1, self.period + 1):
+            count = 1
+        else:
+            try:
+                count = cache.incr(key)
+            except ValueError:  # expired between add and incr
+                cache.add(key, 1, self.period + 1)
+                count = 1
+        self.now = now
+        return count <= self.limit
+
+    def wait(self) -> float:
+        return max(0.0, self.window_end - self.now)
+
+
+class PredictThrottle(ClientRateThrottle):
+    scope = "predict"
+
+
+class FeedbackThrottle(ClientRateThrottle):
+    scope = "feedback"
+
+
+class BatchThrottle(ClientRateThrottle):
+    scope = "batch"
