@@ -15,7 +15,6 @@ from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.authentication import SessionAuthentication
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -24,7 +23,6 @@ from rest_framework.views import APIView
 from core.exceptions import ApplicationError, NotFoundError, error_body
 from core.pagination import CappedPageNumberPagination
 from inference import selectors
-from inference.authentication import CachedTokenAuthentication
 from inference.choices import BatchStatus, PredictionSource
 from inference.parsers import CappedJSONParser
 from inference.permissions import CanPredict
@@ -105,7 +103,6 @@ class _PredictBase(APIView):
     """Shared behaviour of the prediction endpoints: capped JSON body, the
     predict permission and throttle, and a RequestError row for every refusal."""
 
-    authentication_classes = [CachedTokenAuthentication, SessionAuthentication]
     parser_classes = [CappedJSONParser]
     permission_classes = [IsAuthenticated, CanPredict]
     throttle_classes = [PredictThrottle]

@@ -122,7 +122,9 @@ def make_user(db):
             **extra,
         )
         if roles:
-            user.groups.set(Group.objects.filter(name__in=roles))
+            # get_or_create: a transactional test's flush removes the groups
+            # the roles migration created
+            user.groups.set([Group.objects.get_or_create(name=r)[0] for r in roles])
         return user
 
     return make

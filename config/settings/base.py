@@ -177,7 +177,7 @@ EMAIL_TIMEOUT = 10
 # ----------------------------------------------------------------------- DRF
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "core.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -212,7 +212,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # One name for a choice set used by several fields.
-    "ENUM_NAME_OVERRIDES": {"DriftMethodEnum": "monitoring.choices.DriftMethod"},
+    "ENUM_NAME_OVERRIDES": {
+        "DriftMethodEnum": "monitoring.choices.DriftMethod",
+        # batch jobs and reports share one set of states
+        "JobStatusEnum": "inference.choices.BatchStatus",
+        "AlertStatusEnum": "monitoring.choices.AlertStatus",
+    },
 }
 
 # -------------------------------------------------------------------- caches

@@ -10,8 +10,8 @@ from rest_framework.test import APIClient
 def _fresh_process_state():
     """Each test starts with an empty model cache object and role memo (the
     downloaded files stay, as they would on a real machine)."""
+    from core.authentication import forget_tokens
     from inference import permissions
-    from inference.authentication import forget_tokens
     from inference.cache import reset_model_cache
 
     reset_model_cache()
