@@ -277,6 +277,21 @@ def version_tag_set(name: str, version: int, key: str, value: str) -> None:
         raise _wrap(exc, f"tag {name} v{version}") from exc
 
 
+def version_stage_set(name: str, version: int, stage: str) -> None:
+    """Set MLflow's deprecated stage field (only when MODELGATE_MIRROR_STAGES is on,
+    for old clients that still read stages); other versions keep theirs."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            client().transition_model_version_stage(
+                name, str(version), stage, archive_existing_versions=False
+            )
+    except Exception as exc:
+        raise _wrap(exc, f"stage of {name} v{version}") from exc
+
+
 def version_signature(name: str, version: int) -> dict[str, list[dict]]:
     """The version's signature, JSON-able: ``{"inputs": [...], "outputs": [...]}``."""
     import mlflow
