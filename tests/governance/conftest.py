@@ -1,0 +1,105 @@
+"""Fixtures of the governance tests.
+
+Every test that moves aliases works on its own registered model (a copy of the
+session's trained SMS model, registered under a fresh name in the session's
+MLflow store), so aliases set by one test never leak into another.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import pytest
+
+from governance.choices import Role
+
+ROLE_USERS = {
+    "alice": [Role.REQUESTER],
+    "amos": [Role.REQUESTER],
+    "bob": [Role.STAGING_APPROVER, Role.VIEWER],
+    "bea": [Role.STAGING_APPROVER, Role.VIEWER],
+    "carol": [Role.PRODUCTION_APPROVER, Role.VIEWER],
+    "dave": [Role.PRODUCTION_APPROVER, Role.VIEWER],
+    "erin": [Role.OPS, Role.VIEWER],
+    "victor": [Role.VIEWER],
+    "client": [Role.API_CLIENT],
+}
+
+
+@dataclass
+class People:
+    alice: object
+    amos: object
+    bob: object
+    bea: object
+    carol: object
+    dave: object
+    erin: object
+    victor: object
+    client: object
+    admin: object
+
+
+@pytest.fixture
+def people(make_user) -> People:
+    users = {
+        name: make_user(name, roles=[r.value for r in roles], is_staff=True)
+        for name, roles in ROLE_USERS.items()
+    }
+    users["admin"] = make_user("admin", is_staff=True, is_superuser=True)
+    return People(**users)
+
+
+@pytest.fixture
+def no_staging_wait(settings):
+    """Production's minimum time in staging set to 0 (the time rule has its own tests)."""
+    settings.GOVERNANCE = {**settings.GOVERNANCE, "MIN_STAGING_MINUTES": 0}
+
+
+@pytest.fixture
+def model_factory(trained_models, db):
+    """``make(versions=2, tags={2: {...}})`` → the name of a new registered model
+    whose versions are copies of the trained SMS v1 (same run, metrics, signature)."""
+    from governance import registry
+    from governance.services import registered_model_sync
+
+    base = trained_models["sms-spam"]
+    source = registry.version_get("sms-spam", base.version)
+
+    def make(versions: int = 2, *, tags: dict[int, dict] | None = None) -> str:
+        name = f"gov-{uuid.uuid4().hex[:10]}"
+        for number in range(1, versions + 1):
+            registry.version_register(
+                name=name,
+                model_uri=source.source,
+                run_id=source.run_id,
+                tags={**source.tags, **(tags or {}).get(number, {})},
+            )
+        registered_model_sync(name=name)
+        return name
+
+    return make
+
+
+@pytest.fixture
+def commits(django_capture_on_commit_callbacks):
+    """``with commits(): ...`` runs what the block queued for after commit
+    (tasks run eagerly in tests, e-mails are sent to the locmem outbox)."""
+
+    def run():
+        return django_capture_on_commit_callbacks(execute=True)
+
+    return run
+
+
+@pytest.fixture
+def mlflow_aliases():
+    """``mlflow_aliases(name)`` → the aliases MLflow itself reports now."""
+    from governance import registry
+
+    def read(name: str) -> dict[str, int]:
+        model = registry.client().get_registered_model(name)
+        return {alias: int(version) for alias, version in model.aliases.items()}
+
+    return read
