@@ -80,9 +80,9 @@ class RegisteredModelAdmin(ReadOnlyGovernanceAdmin):
                         justification=justification,
                         via=FORM,
                     )
+                    state = created.get_status_display()
                     self.message_user(
-                        request,
-                        f"Emergency rollback #{created.pk}: {created.get_status_display()}.",
+                        request, f"Emergency rollback #{created.pk}: {state}."
                     )
                 else:
                     raise ApplicationError(f"unknown action {action!r}")

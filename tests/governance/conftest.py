@@ -53,7 +53,7 @@ def people(make_user) -> People:
 
 @pytest.fixture
 def no_staging_wait(settings):
-    """Production's minimum time in staging set to 0 (the time rule has its own tests)."""
+    """Production's minimum time in staging set to 0 (tested on its own)."""
     settings.GOVERNANCE = {**settings.GOVERNANCE, "MIN_STAGING_MINUTES": 0}
 
 
@@ -103,3 +103,58 @@ def mlflow_aliases():
         return {alias: int(version) for alias, version in model.aliases.items()}
 
     return read
+
+
+@pytest.fixture
+def open_request(people, commits, no_staging_wait):
+    """``open_request(name, version, target)`` → a pending request whose checks
+    ran (and passed unless the version makes them fail)."""
+    from governance.services.requests import promotion_request_create
+
+    def make(name: str, version: int, target: str, *, user=None):
+        with commits():
+            request = promotion_request_create(
+                user=user or people.alice,
+                model_name=name,
+                version=version,
+                target=target,
+                justification=f"{name} v{version} to {target}",
+            )
+        request.refresh_from_db()
+        return request
+
+    return make
+
+
+@pytest.fixture
+def in_staging(open_request, people, commits):
+    """``in_staging(name, version)``: promote through staging (bob approves)."""
+    from governance.services.approvals import promotion_approve
+
+    def promote(name: str, version: int):
+        request = open_request(name, version, "staging")
+        with commits():
+            promotion_approve(request_id=request.pk, user=people.bob)
+        request.refresh_from_db()
+        assert request.status == "applied", request.apply_error
+        return request
+
+    return promote
+
+
+@pytest.fixture
+def in_production(in_staging, open_request, people, commits):
+    """``in_production(name, version)``: staging, then production (carol, dave)."""
+    from governance.services.approvals import promotion_approve
+
+    def promote(name: str, version: int):
+        in_staging(name, version)
+        request = open_request(name, version, "production")
+        for approver in (people.carol, people.dave):
+            with commits():
+                promotion_approve(request_id=request.pk, user=approver)
+        request.refresh_from_db()
+        assert request.status == "applied", request.apply_error
+        return request
+
+    return promote
