@@ -66,9 +66,11 @@ def model_factory(trained_models, db):
 
     base = trained_models["sms-spam"]
     source = registry.version_get("sms-spam", base.version)
+    made: list[str] = []
 
     def make(versions: int = 2, *, tags: dict[int, dict] | None = None) -> str:
         name = f"gov-{uuid.uuid4().hex[:10]}"
+        made.append(name)
         for number in range(1, versions + 1):
             registry.version_register(
                 name=name,
@@ -79,7 +81,17 @@ def model_factory(trained_models, db):
         registered_model_sync(name=name)
         return name
 
-    return make
+    yield make
+    # MLflow outlives the test's database: leave no governed alias behind that a
+    # later test's reconciliation would see as changed outside Modelgate
+    for name in made:
+        try:
+            aliases = registry.model_get(name).aliases
+        except registry.RegistryError:
+            continue
+        for alias in ("staging", "production", "previous"):
+            if alias in aliases:
+                registry.alias_delete(name, alias)
 
 
 @pytest.fixture
