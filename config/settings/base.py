@@ -321,6 +321,13 @@ GOVERNANCE = {
     # Extra addresses that receive ops e-mails besides the ops group's members.
     "OPS_EMAILS": env.list("MODELGATE_OPS_EMAILS", default=[]),
 }
+# Stable OpenAPI enum names for governance's choice sets.
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "StageEnum": "governance.choices.Stage",
+        "PolicyTargetEnum": "governance.choices.PolicyTarget",
+    }
+)
 
 # -------------------------------------------------------------------- logging
 LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO")

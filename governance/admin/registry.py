@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
@@ -45,12 +46,13 @@ class RegisteredModelAdmin(ReadOnlyGovernanceAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if not self.has_view_permission(request):
-            raise permissions.deny(
+            denied = permissions.deny(
                 request.user,
                 action="read the registry",
                 reason="only governance roles may read the registry",
                 via=FORM,
             )
+            raise PermissionDenied(denied.message)
         model = (
             registered_model_list().filter(pk=object_id).first()
             if str(object_id).isdigit()

@@ -8,6 +8,7 @@ import logging
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -206,12 +207,13 @@ class PromotionRequestAdmin(ReadOnlyGovernanceAdmin):
     # ------------------------------------------------------------- pages
     def add_view(self, request, form_url="", extra_context=None):
         if not self.has_add_permission(request):
-            raise permissions.deny(
+            denied = permissions.deny(
                 request.user,
                 action="request_create",
                 reason="only requesters may request promotions",
                 via=FORM,
             )
+            raise PermissionDenied(denied.message)
         form = RequestAddForm(request.POST or None)
         status = 200
         if request.method == "POST" and form.is_valid():
@@ -248,12 +250,13 @@ class PromotionRequestAdmin(ReadOnlyGovernanceAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         """The review page (GET) and the decisions taken on it (POST)."""
         if not self.has_view_permission(request):
-            raise permissions.deny(
+            denied = permissions.deny(
                 request.user,
                 action="read a promotion request",
                 reason="only governance roles may read requests",
                 via=FORM,
             )
+            raise PermissionDenied(denied.message)
         obj = (
             promotion_request_get(request_id=int(object_id))
             if object_id.isdigit()

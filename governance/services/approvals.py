@@ -248,12 +248,12 @@ def emergency_rollback_confirm(
 ) -> PromotionRequest:
     """An approver's after-the-fact approval of an applied emergency rollback."""
     request = _load(request_id)
+    _check_reviewer(user, request, "confirm", via)
     if not request.needs_confirmation:
         raise ConflictError(
             f"request #{request_id} is not an emergency rollback awaiting confirmation",
             code="invalid_state",
         )
-    _check_reviewer(user, request, "confirm", via)
     now = timezone.now()
     with transaction.atomic():
         updated = PromotionRequest.objects.filter(
