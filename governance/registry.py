@@ -191,12 +191,20 @@ def version_register(
             if not isinstance(_wrap(exc, name), RegistryNotFound):
                 raise
             c.create_registered_model(name)
+        # MLflow 3 logs models as "models:/m-<id>"; a tracking server only
+        # accepts such a source together with the logged model's id.
+        model_id = (
+            model_uri.removeprefix("models:/")
+            if model_uri.startswith("models:/m-")
+            else None
+        )
         mv = c.create_model_version(
             name=name,
             source=model_uri,
             run_id=run_id,
             tags=tags or {},
             description=description or None,
+            model_id=model_id,
         )
     except RegistryError:
         raise

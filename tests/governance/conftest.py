@@ -170,3 +170,128 @@ def in_production(in_staging, open_request, people, commits):
         return request
 
     return promote
+
+
+@pytest.fixture
+def governance_defaults(transactional_db):
+    """Role groups, default policies and the audit chain head, as the migrations
+    create them (a transactional test's flush removes migration data)."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("governance.migrations.0002_roles").create_roles(apps, None)
+    importlib.import_module(
+        "governance.migrations.0004_default_policies"
+    ).create_defaults(apps, None)
+
+
+# ------------------------------------------------------------------ servers
+# Ports reserved for governance's test servers: 8120-8129 (HTTP), 5120-5129 (MLflow).
+LIVE_SERVER_ADDRESS = "127.0.0.1:8121"
+
+
+@pytest.fixture(scope="session")
+def gov_live_server(django_db_setup, django_db_blocker):
+    """Django served on a fixed loopback port in a thread (tests using it need
+    transactional database access)."""
+    from pytest_django.live_server_helper import LiveServer
+
+    server = LiveServer(LIVE_SERVER_ADDRESS)
+    yield server
+    server.stop()
+
+
+class MlflowServer:
+    """A real ``mlflow server`` subprocess (SQLite backend in a temp folder) that
+    tests can stop and start again on the same store and port."""
+
+    def __init__(self, folder, port: int, env: dict[str, str] | None = None) -> None:
+        self.folder, self.port = folder, port
+        self.env = {**__import__("os").environ, **(env or {})}
+        self.process = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 120) -> None:
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        log = open(self.folder / "server.log", "ab")  # noqa: SIM115 - closed by the process
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{self.folder / 'mlflow.db'}",
+                "--artifacts-destination",
+                str(self.folder / "artifacts"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+            ],  # fmt: skip
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                log_text = (self.folder / "server.log").read_text()[-2000:]
+                raise RuntimeError(f"mlflow server exited: {log_text}")
+            try:
+                health = f"{self.url}/health"
+                with urllib.request.urlopen(health, timeout=1) as answer:  # noqa: S310
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"mlflow server did not answer within {timeout} s")
+
+    def stop(self) -> None:
+        import contextlib
+        import os
+        import signal
+        import subprocess
+
+        if self.process is None or self.process.poll() is not None:
+            return
+        group = os.getpgid(self.process.pid)
+        os.killpg(group, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(group, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError):  # workers left in the group
+            os.killpg(group, signal.SIGKILL)
+        self.process = None
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    """An MLflow tracking server on port 5121 for this module's tests."""
+    server = MlflowServer(
+        tmp_path_factory.mktemp("mlflow-server"),
+        5121,
+        env={
+            "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+            "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+            "MLFLOW_WEBHOOK_CACHE_TTL": "1",
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+        },
+    )
+    server.start()
+    yield server
+    server.stop()

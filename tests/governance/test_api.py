@@ -54,11 +54,28 @@ def test_bad_input_is_4xx_json_naming_the_field(client, people, model_factory):
     name = model_factory(versions=1)
     client.force_login(people.alice)
     cases = [
-        ({"model": name, "version": 1, "target": "prod", "justification": "x"}, "target"),
-        ({"model": name, "version": "one", "target": "staging", "justification": "x"}, "version"),
+        (
+            {"model": name, "version": 1, "target": "prod", "justification": "x"},
+            "target",
+        ),
+        (
+            {
+                "model": name,
+                "version": "one",
+                "target": "staging",
+                "justification": "x",
+            },
+            "version",
+        ),
         ({"model": name, "version": 1, "target": "staging"}, "justification"),
-        ({"model": name, "version": 42, "target": "staging", "justification": "x"}, "version"),
-        ({"model": "nope", "version": 1, "target": "staging", "justification": "x"}, "version"),
+        (
+            {"model": name, "version": 42, "target": "staging", "justification": "x"},
+            "version",
+        ),
+        (
+            {"model": "nope", "version": 1, "target": "staging", "justification": "x"},
+            "version",
+        ),
     ]
     for data, field in cases:
         response = _post(client, "governance:api-requests", data)

@@ -296,7 +296,9 @@ def test_authorization_matrix(world):
                 sid = transaction.savepoint()
                 try:
                     if route.startswith("admin:") or ":api-" not in route:
-                        response = getattr(client, method.lower())(url, _body(route, world))
+                        response = getattr(client, method.lower())(
+                            url, _body(route, world)
+                        )
                     else:
                         response = getattr(client, method.lower())(
                             url, _body(route, world), content_type="application/json"
