@@ -35,7 +35,7 @@ install: $(VENV)/.runtime ## create the virtualenv and install the service
 install-dev: $(VENV)/.dev ## install the service with test and docs tools
 
 .PHONY: setup
-setup: install ## migrate, seed demo users, train and register the demo models if absent
+setup: install ## migrate, seed demo users, train, register and promote the demo models if absent
 	@mkdir -p $(DATA_DIR)
 	$(PY) manage.py migrate --no-input -v 0
 	$(PY) manage.py collectstatic --no-input -v 0
@@ -43,6 +43,7 @@ setup: install ## migrate, seed demo users, train and register the demo models i
 	$(PY) manage.py setup_periodic_tasks
 	$(PY) manage.py train --config params.yaml --if-absent
 	$(PY) manage.py train --config params-tabular.yaml --if-absent
+	$(PY) manage.py seed_promotions
 
 .PHONY: run
 run: setup ## set up, then run web (http://127.0.0.1:8000), worker and beat; Ctrl-C stops all

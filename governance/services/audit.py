@@ -141,7 +141,7 @@ class VerifyResult:
         where = (
             f"event #{self.bad_sequence} (row id {self.bad_id})"
             if self.bad_id is not None
-            else f"after event #{self.bad_sequence}"
+            else f"event #{self.bad_sequence}"
         )
         return f"audit chain BROKEN at {where}: {self.problem}"
 
@@ -225,20 +225,31 @@ def audit_export(
 
 
 def audit_verify_lines(lines: Iterator[str]) -> VerifyResult:
-    """Verify an exported JSONL file on its own (a full export, oldest first)."""
-    prev_hash, checked = GENESIS_HASH, 0
+    """Verify an audit_export file on its own (oldest first). Every event must
+    match its own hash; consecutive events (sequence n, n + 1) must link. A
+    filtered export (--model, --since) skips sequences: its links are checked
+    where the sequences are consecutive."""
+    previous: dict | None = None
+    checked = 0
     for line in lines:
         if not line.strip():
             continue
         row = json.loads(line)
         stored_hash, stored_prev = row.pop("hash"), row.pop("prev_hash")
-        if stored_prev != prev_hash:
+        sequence = row.get("sequence")
+        if event_hash(stored_prev, row) != stored_hash:
             return VerifyResult(
-                False, checked, row.get("sequence"), None, "link broken"
+                False, checked, sequence, None, "content does not match its hash"
             )
-        if event_hash(prev_hash, row) != stored_hash:
+        if sequence == 1 and stored_prev != GENESIS_HASH:
             return VerifyResult(
-                False, checked, row.get("sequence"), None, "content does not match"
+                False, checked, sequence, None, "first event not at genesis"
             )
-        prev_hash, checked = stored_hash, checked + 1
+        if previous is not None:
+            if sequence <= previous["sequence"]:
+                return VerifyResult(False, checked, sequence, None, "out of order")
+            if sequence == previous["sequence"] + 1 and stored_prev != previous["hash"]:
+                return VerifyResult(False, checked, sequence, None, "link broken")
+        previous = {"sequence": sequence, "hash": stored_hash}
+        checked += 1
     return VerifyResult(True, checked)
