@@ -41,6 +41,31 @@ class People:
     admin: object
 
 
+@pytest.fixture(autouse=True)
+def _eager_tasks_keep_the_test_connection(request):
+    """config.celery_app closes stale database connections around every task,
+    which is right in a worker process; but a task run eagerly inside a test's
+    transaction would close the test's own connection (PostgreSQL, file SQLite).
+    The handlers stay connected for tests that run a real worker."""
+    import importlib
+
+    from celery import signals
+
+    celery_app = importlib.import_module("config.celery_app")
+    if "worker" in request.fixturenames:
+        yield
+        return
+    handlers = [
+        (signals.task_prerun, celery_app._close_stale_connections_before),
+        (signals.task_postrun, celery_app._close_stale_connections_after),
+    ]
+    for signal, handler in handlers:
+        signal.disconnect(handler)
+    yield
+    for signal, handler in handlers:
+        signal.connect(handler)
+
+
 @pytest.fixture
 def people(make_user) -> People:
     users = {
@@ -82,16 +107,15 @@ def model_factory(trained_models, db):
         return name
 
     yield make
-    # MLflow outlives the test's database: leave no governed alias behind that a
-    # later test's reconciliation would see as changed outside Modelgate
+    # MLflow outlives the test's database: remove the test's models so a later
+    # reconciliation neither sees their aliases as changed outside Modelgate nor
+    # spends time mirroring them
+    client = registry.client()
     for name in made:
         try:
-            aliases = registry.model_get(name).aliases
-        except registry.RegistryError:
-            continue
-        for alias in ("staging", "production", "previous"):
-            if alias in aliases:
-                registry.alias_delete(name, alias)
+            client.delete_registered_model(name)
+        except Exception:  # noqa: S110 - already gone
+            pass
 
 
 @pytest.fixture

@@ -1,6 +1,11 @@
 """With a real Celery worker (embedded, on the configured broker: Redis when
 REDIS_URL is set, else the filesystem broker in a temp folder): checks and the
-apply run as tasks after commit, and a re-delivered apply changes nothing."""
+apply run as tasks after commit, and a re-delivered apply changes nothing.
+
+PostgreSQL only: the test database of the SQLite runs is Django's shared-cache
+in-memory database, whose table locks make a worker thread and the test thread
+fail with "database table is locked" instead of waiting (a file database, as
+the embedded default uses, waits on the busy timeout)."""
 
 import time
 
@@ -15,10 +20,21 @@ from governance.services.requests import promotion_request_create
 from governance.tasks import promotion_apply_task
 
 pytestmark = [
+    pytest.mark.postgres,
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("governance_defaults"),
 ]
+
+
+def _reset_producer_pool() -> None:
+    """Drop pooled broker connections (eager runs open them with the options of
+    the moment; the worker test changes the filesystem broker's folders)."""
+    from kombu import pools
+
+    pools.reset()  # closes and forgets every pooled connection
+    app._pool = None
+    app.amqp._producer_pool = None
 
 
 @pytest.fixture
@@ -40,9 +56,11 @@ def worker(settings, tmp_path):
             "processed_folder": str(queue / "processed"),
             "polling_interval": 0.2,
         }
+    _reset_producer_pool()
     app.control.purge()  # nothing left over from an earlier run
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
         yield
+    _reset_producer_pool()
     app.conf.task_always_eager = saved["task_always_eager"]
     app.conf.broker_transport_options = saved["broker_transport_options"]
 
