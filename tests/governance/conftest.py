@@ -110,12 +110,12 @@ def model_factory(trained_models, db):
     # MLflow outlives the test's database: remove the test's models so a later
     # reconciliation neither sees their aliases as changed outside Modelgate nor
     # spends time mirroring them
+    import contextlib
+
     client = registry.client()
     for name in made:
-        try:
+        with contextlib.suppress(Exception):  # already gone
             client.delete_registered_model(name)
-        except Exception:  # noqa: S110 - already gone
-            pass
 
 
 @pytest.fixture
