@@ -93,8 +93,10 @@ def model_factory(trained_models, db):
     source = registry.version_get("sms-spam", base.version)
     made: list[str] = []
 
-    def make(versions: int = 2, *, tags: dict[int, dict] | None = None) -> str:
-        name = f"gov-{uuid.uuid4().hex[:10]}"
+    def make(
+        versions: int = 2, *, tags: dict[int, dict] | None = None, prefix: str = "gov"
+    ) -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:6 if prefix != 'gov' else 10]}"
         made.append(name)
         for number in range(1, versions + 1):
             registry.version_register(
@@ -319,3 +321,66 @@ def mlflow_server(tmp_path_factory):
     server.start()
     yield server
     server.stop()
+
+
+# ------------------------------------------------------------------ browser
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's Chromium driven by Playwright. Missing Chromium skips, unless
+    MODELGATE_REQUIRE_BROWSER=1 (CI), where it fails."""
+    import os
+    import shutil
+
+    required = os.environ.get("MODELGATE_REQUIRE_BROWSER", "") in ("1", "true", "yes")
+    if not shutil.which(CHROMIUM):
+        if required:
+            pytest.fail(f"MODELGATE_REQUIRE_BROWSER=1 and {CHROMIUM} is missing")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread; the test's own
+    # database calls are still synchronous.
+    saved = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+            )
+            yield browser
+            browser.close()
+    finally:
+        if saved is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = saved
+
+
+@pytest.fixture
+def screenshot(tmp_path):
+    """``screenshot(page, "name")``: a PNG in the test's folder, and in docs/img
+    when MODELGATE_DOCS_SCREENSHOTS=1 (how the documentation's images are made)."""
+    import os
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "img"
+    to_docs = os.environ.get("MODELGATE_DOCS_SCREENSHOTS", "") == "1"
+
+    def take(page, name: str, *, full_page: bool = True) -> None:
+        page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=full_page)
+        if to_docs:
+            docs.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(docs / f"{name}.png"), full_page=full_page)
+
+    return take
