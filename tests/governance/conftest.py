@@ -96,7 +96,7 @@ def model_factory(trained_models, db):
     def make(
         versions: int = 2, *, tags: dict[int, dict] | None = None, prefix: str = "gov"
     ) -> str:
-        name = f"{prefix}-{uuid.uuid4().hex[:6 if prefix != 'gov' else 10]}"
+        name = f"{prefix}-{uuid.uuid4().hex[: 6 if prefix != 'gov' else 10]}"
         made.append(name)
         for number in range(1, versions + 1):
             registry.version_register(

@@ -92,7 +92,9 @@ def test_data_scientist_requests_a_promotion_in_the_admin(
     page.goto(f"{base}{reverse('admin:governance_promotionrequest_add')}")
     page.select_option("#id_model_version", label=f"{name} v1")
     page.select_option("#id_target", "staging")
-    page.fill("#id_justification", "Recall up 2 points on the held-out set; card updated.")
+    page.fill(
+        "#id_justification", "Recall up 2 points on the held-out set; card updated."
+    )
     screenshot(page, "data-scientist-request", full_page=False)
     page.click("input[type=submit]")
     page.wait_for_selector("#request-status")
@@ -120,7 +122,9 @@ def test_ops_emergency_rollback_from_the_model_page(
     form.locator("textarea").fill("Spam floods through v2 since 14:05")
     form.locator("input[type=submit]").click()
     page.wait_for_selector("#unconfirmed-emergency")
-    assert "awaiting confirmation" in page.locator("#unconfirmed-emergency").inner_text()
+    assert (
+        "awaiting confirmation" in page.locator("#unconfirmed-emergency").inner_text()
+    )
     page.goto(f"{base}{reverse('governance:model-detail', args=[name])}")
     assert page.locator('#aliases [data-alias="production"]').inner_text() == (
         "@production → v1"

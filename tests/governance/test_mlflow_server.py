@@ -9,11 +9,13 @@
 
 from __future__ import annotations
 
+import io
 import time
 
 import pandas as pd
 import pytest
 from django.core import mail
+from django.core.management import call_command
 
 from governance import registry
 from governance.choices import AuditKind, RequestStatus
@@ -130,13 +132,15 @@ def test_mlflow_down_during_apply_then_back(
 def test_mlflow_webhook_delivery_syncs_the_mirror(on_server, settings, gov_live_server):
     secret = "webhook-secret-for-tests"
     settings.GOVERNANCE = {**settings.GOVERNANCE, "WEBHOOK_SECRET": secret}
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    hook = registry.client().create_webhook(
-        name=f"modelgate-{int(time.time())}",
-        url=f"{gov_live_server.url}/api/governance/webhooks/mlflow/",
-        events=["model_version.created"],
-        secret=secret,
-    )
+    settings.SITE_URL = gov_live_server.url
+    out = io.StringIO()
+    call_command("mlflow_webhook_setup", name="modelgate-test", stdout=out)
+    assert "created" in out.getvalue()
+    call_command("mlflow_webhook_setup", name="modelgate-test", stdout=out)  # again
+    assert "updated" in out.getvalue()
+    hooks = [h for h in registry.client().list_webhooks() if h.name == "modelgate-test"]
+    assert len(hooks) == 1
+    hook = hooks[0]
     try:
         name = f"hooked-{int(time.time() * 1000)}"
         version = _register(name)
