@@ -305,9 +305,10 @@ class MlflowServer:
         self.process = None
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory):
-    """An MLflow tracking server on port 5121 for this module's tests."""
+    """An MLflow tracking server on port 5121, started once per session (the
+    transactional tests using it run apart from the others)."""
     server = MlflowServer(
         tmp_path_factory.mktemp("mlflow-server"),
         5121,

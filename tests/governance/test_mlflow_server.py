@@ -32,13 +32,13 @@ pytestmark = [pytest.mark.slow]
 @pytest.fixture
 def on_server(settings, mlflow_server, monkeypatch):
     """Point Modelgate at the MLflow server for this test."""
+    if mlflow_server.process is None:
+        mlflow_server.start()
     settings.MLFLOW_TRACKING_URI = mlflow_server.url
     settings.MLFLOW_REGISTRY_URI = mlflow_server.url
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     yield mlflow_server
-    if mlflow_server.process is None:  # a failing test must not leave it down
-        mlflow_server.start()
 
 
 def _register(name: str) -> int:
@@ -151,10 +151,25 @@ def test_mlflow_webhook_delivery_syncs_the_mirror(on_server, settings, gov_live_
             ).exists():
                 break
             time.sleep(0.3)
-        delivery = WebhookDelivery.objects.get(model_name=name)
-        assert (delivery.entity, delivery.action) == ("model_version", "created")
+        # MLflow delivers asynchronously: let the deliveries of this model
+        # settle (the version and its tags) before looking at them
+        seen, quiet_since = -1, time.monotonic()
+        while time.monotonic() - quiet_since < 1.5 and time.monotonic() < deadline:
+            count = WebhookDelivery.objects.filter(model_name=name).count()
+            if count != seen:
+                seen, quiet_since = count, time.monotonic()
+            time.sleep(0.2)
+        kinds = set(
+            WebhookDelivery.objects.filter(model_name=name).values_list(
+                "entity", "action"
+            )
+        )
+        assert ("model_version", "created") in kinds
         assert ModelVersion.objects.filter(
             registered_model__name=name, version=version
         ).exists()
     finally:
         registry.client().delete_webhook(hook.webhook_id)
+        # MLflow keeps its webhook connections open; stop it while the live
+        # server still runs so those connections end cleanly
+        on_server.stop()
