@@ -38,7 +38,7 @@ def on_server(settings, mlflow_server, monkeypatch):
     settings.MLFLOW_REGISTRY_URI = mlflow_server.url
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
-    yield mlflow_server
+    return mlflow_server
 
 
 def _register(name: str) -> int:
