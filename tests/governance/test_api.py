@@ -234,3 +234,65 @@ def test_every_governance_endpoint_is_in_the_openapi_schema(client, people):
         assert expected in paths, expected
     audit = schema["paths"]["/api/governance/audit-events/"]
     assert set(audit) == {"get"}  # no write
+
+
+def test_decision_bodies_cannot_name_another_approver(
+    client, people, model_factory, open_request
+):
+    name = model_factory(versions=1)
+    request = open_request(name, 1, "staging")
+    client.force_login(people.bob)
+    response = client.post(
+        reverse("governance:api-request-approve", args=[request.pk]),
+        {
+            "comment": "ok",
+            "approver": "bea",
+            "approved_by": ["bea", "carol"],
+            "status": "applied",
+            "is_stale": True,
+        },
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    approval = Approval.objects.get(request=request)
+    assert approval.approver == people.bob
+    assert approval.is_stale is False
+
+
+def test_session_key_rotates_on_login_and_logout_ends_it(
+    people, model_factory, open_request
+):
+    name = model_factory(versions=1)
+    request = open_request(name, 1, "staging")
+    browser = Client(enforce_csrf_checks=True)
+    login_url = reverse("login")
+    session = browser.session  # an anonymous session exists before login
+    session["seen"] = True
+    session.save()
+    before = browser.cookies["sessionid"].value
+    browser.get(login_url)
+    token = browser.cookies["csrftoken"].value
+    response = browser.post(
+        login_url,
+        {"username": "bob", "password": "pw", "csrfmiddlewaretoken": token},
+    )
+    assert response.status_code == 302
+    after = browser.cookies["sessionid"].value
+    assert after and after != before
+    token = browser.cookies["csrftoken"].value
+
+    browser.post(reverse("logout"), {"csrfmiddlewaretoken": token})
+    # the old session cookie no longer authenticates
+    stale = Client(enforce_csrf_checks=True)
+    stale.cookies["sessionid"] = after
+    listing = stale.get(reverse("governance:api-requests"))
+    assert listing.status_code in (401, 403)
+    approve = stale.post(
+        reverse("governance:api-request-approve", args=[request.pk]),
+        {},
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN=token,
+    )
+    assert approve.status_code in (401, 403)
+    request.refresh_from_db()
+    assert request.status == RequestStatus.PENDING
