@@ -42,6 +42,7 @@ setup: install ## migrate, seed demo users, train, register and promote the demo
 	$(PY) manage.py seed_demo
 	$(PY) manage.py setup_periodic_tasks
 	$(PY) manage.py train --config params.yaml --if-absent
+	$(PY) manage.py seed_monitors --model sms-spam --model breast-cancer
 	$(PY) manage.py train --config params-tabular.yaml --if-absent
 	$(PY) manage.py seed_promotions
 
@@ -77,6 +78,23 @@ docs: $(VENV)/.dev ## build the documentation site into site/
 .PHONY: docs-serve
 docs-serve: $(VENV)/.dev ## serve the documentation on http://127.0.0.1:8001
 	$(BIN)/mkdocs serve -a 127.0.0.1:8001
+
+.PHONY: simulate
+simulate: setup ## write 24 h of demo predictions (last 6 h drifting) and their reports
+	$(PY) manage.py simulate_traffic --model sms-spam --hours 24 --drift-hours 6
+	$(PY) manage.py simulate_traffic --model breast-cancer --hours 24 --drift-hours 6 --seed 1
+
+.PHONY: screenshots
+screenshots: $(VENV)/.dev ## refresh the monitoring screenshots in docs/img (browser test)
+	MODELGATE_SCREENSHOTS=1 $(BIN)/pytest tests/monitoring/test_browser.py -q
+
+.PHONY: bench-drift
+bench-drift: $(VENV)/.dev ## benchmark: Evidently DataDriftPreset vs Modelgate drift (10k-1M rows)
+	$(PY) bench/drift.py
+
+.PHONY: bench-dashboard
+bench-dashboard: $(VENV)/.dev ## benchmark: dashboard server time with 1M logged predictions (PostgreSQL)
+	$(PY) bench/dashboard.py
 
 .PHONY: lock
 lock: $(BIN)/python ## refresh requirements.lock from a fresh resolve of pyproject.toml

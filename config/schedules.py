@@ -38,3 +38,35 @@ SCHEDULES: list[Schedule] = [
         ),
     ),
 ]
+
+# ------------------------------------------------------------------ monitoring
+# Per-monitor report schedules are PeriodicTask rows kept in sync with the
+# Monitor rows (monitoring.services.monitors.monitor_schedule_sync).
+SCHEDULES += [
+    Schedule(
+        name="monitoring: fold new predictions and errors into the rollups",
+        task="monitoring.tasks.rollups_update",
+        every_seconds=30,
+        description="Dashboards read these per-minute and per-hour aggregates.",
+    ),
+    Schedule(
+        name="monitoring: judge error-rate and no-traffic alert rules",
+        task="monitoring.tasks.alerts_traffic",
+        every_seconds=60,
+    ),
+    Schedule(
+        name="monitoring: recompute performance windows after late labels",
+        task="monitoring.tasks.performance_late_labels",
+        every_seconds=300,
+    ),
+    Schedule(
+        name="monitoring: publish again report jobs no worker holds",
+        task="monitoring.tasks.reports_recover",
+        every_seconds=60,
+    ),
+    Schedule(
+        name="monitoring: drop minute rollups past their retention",
+        task="monitoring.tasks.rollups_prune",
+        crontab="17 * * * *",
+    ),
+]

@@ -9,11 +9,7 @@ urlpatterns = [
     path("", core_views.HomeView.as_view(), name="home"),
     path("health/live", core_views.LiveView.as_view(), name="health-live"),
     path("health/ready", core_views.ReadyView.as_view(), name="health-ready"),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(template_name="core/login.html"),
-        name="login",
-    ),
+    path("accounts/login/", core_views.ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

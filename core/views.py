@@ -1,9 +1,11 @@
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import JsonResponse
 from django.views import View
 from django.views.generic import TemplateView
 
 from core.health import readiness
+from core.throttling import LoginThrottle
 from governance.selectors import registered_model_list
 
 
@@ -41,3 +43,34 @@ class HomeView(LoginRequiredMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         context["models"] = registered_model_list()
         return context
+
+
+class ThrottledLoginView(auth_views.LoginView):
+    """Django's login view with failed attempts limited per address and username
+    (setting LOGIN_THROTTLE); a blocked attempt gets 429 without checking the
+    password."""
+
+    template_name = "core/login.html"
+    redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        throttle = LoginThrottle()
+        address = request.META.get("REMOTE_ADDR", "")
+        username = request.POST.get("username", "")
+        wait = throttle.blocked_for(address, username)
+        if wait:
+            form = self.get_form()
+            form.errors.clear()
+            form.add_error(
+                None, f"Too many failed logins. Try again in {wait} seconds."
+            )
+            response = self.render_to_response(self.get_context_data(form=form))
+            response.status_code = 429
+            response["Retry-After"] = str(wait)
+            return response
+        response = super().post(request, *args, **kwargs)
+        if response.status_code == 302:
+            throttle.reset(address, username)
+        else:
+            throttle.record_failure(address, username)
+        return response

@@ -191,8 +191,8 @@ def version_register(
             if not isinstance(_wrap(exc, name), RegistryNotFound):
                 raise
             c.create_registered_model(name)
-        # MLflow 3 logs models as "models:/m-<id>"; a tracking server only
-        # accepts such a source together with the logged model's id.
+        # A logged model (MLflow 3, "models:/m-<id>") must be named by id too, or
+        # a tracking server refuses the source.
         model_id = (
             model_uri.removeprefix("models:/")
             if model_uri.startswith("models:/m-")

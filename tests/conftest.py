@@ -126,3 +126,14 @@ def make_user(db):
         return user
 
     return make
+
+
+# ---------------------------------------------------------------- monitoring
+@pytest.fixture
+def tabular_reference(tabular_model):
+    """The breast-cancer v1 reference sample, through monitoring's cache."""
+    from monitoring.models import Monitor
+    from monitoring.services.monitors import monitor_target, reference_sample_load
+
+    target = monitor_target(monitor=Monitor(model_name="breast-cancer"), version=1)
+    return reference_sample_load(target=target)

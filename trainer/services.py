@@ -25,7 +25,13 @@ logger = logging.getLogger(__name__)
 
 
 def model_is_registered(*, name: str) -> bool:
-    """Whether MLflow already holds a version of ``name`` (then mirror it)."""
+    """Whether ``name`` has a registered version: the mirror answers without
+    touching MLflow; otherwise MLflow is asked (and its versions mirrored)."""
+    from governance.selectors import registered_model_get
+
+    mirrored = registered_model_get(name=name)
+    if mirrored is not None and mirrored.versions.exists():
+        return True
     try:
         versions = registry.version_list(name)
     except registry.RegistryNotFound:

@@ -144,6 +144,12 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    # monitoring: plotly.min.js from the installed plotly package (no CDN)
+    "monitoring.staticfinders.PlotlyFinder",
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -203,15 +209,28 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name for a choice set used by several fields.
+    "ENUM_NAME_OVERRIDES": {"DriftMethodEnum": "monitoring.choices.DriftMethod"},
 }
 
 # -------------------------------------------------------------------- caches
 REDIS_URL = env.str("REDIS_URL", default="")
+# Throttle counters and other disposable state, shared by every process: Redis
+# when configured (tolerant of outages, see core/cache.py), else files.
 CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "LOCATION": "modelgate",
-    }
+    "default": (
+        {
+            "BACKEND": "core.cache.TolerantRedisCache",
+            "LOCATION": env.str("CACHE_REDIS_URL", default=REDIS_URL),
+            "KEY_PREFIX": "mg",
+        }
+        if REDIS_URL
+        else {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+            "OPTIONS": {"MAX_ENTRIES": 10000},
+        }
+    )
 }
 
 # -------------------------------------------------------------------- Celery
@@ -328,6 +347,40 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "PolicyTargetEnum": "governance.choices.PolicyTarget",
     }
 )
+
+# ---------------------------------------------------------------- monitoring
+# Report jobs, rollups, alerts and the /metrics endpoint (monitoring app).
+MONITORING = {
+    # a report job is claimed at most this many times, then it ends failed
+    "REPORT_MAX_ATTEMPTS": env.int("MONITORING_REPORT_MAX_ATTEMPTS", default=3),
+    # a claim lasts this long unless the job reports progress (then renewed)
+    "REPORT_LEASE_SECONDS": env.int("MONITORING_REPORT_LEASE_SECONDS", default=300),
+    "REPORT_RETRY_SECONDS": env.int("MONITORING_REPORT_RETRY_SECONDS", default=30),
+    # pending reports older than this are published again by the recovery task
+    "REPORT_REQUEUE_SECONDS": env.int("MONITORING_REPORT_REQUEUE_SECONDS", default=120),
+    # rollups consume log rows older than this (commits land out of id order)
+    "ROLLUP_LAG_SECONDS": env.int("MONITORING_ROLLUP_LAG_SECONDS", default=30),
+    "ROLLUP_CHUNK_ROWS": env.int("MONITORING_ROLLUP_CHUNK_ROWS", default=250_000),
+    "MINUTE_ROLLUP_RETENTION_HOURS": env.int(
+        "MONITORING_MINUTE_ROLLUP_RETENTION_HOURS", default=72
+    ),
+    # late labels: windows whose labels changed in this many days are recomputed
+    "PERFORMANCE_LOOKBACK_DAYS": env.int(
+        "MONITORING_PERFORMANCE_LOOKBACK_DAYS", default=30
+    ),
+    "REFERENCE_CACHE_DIR": Path(
+        env.str(
+            "MONITORING_REFERENCE_CACHE_DIR", default=str(DATA_DIR / "reference-cache")
+        )
+    ),
+    "WEBHOOK_TIMEOUT_SECONDS": env.float(
+        "MONITORING_WEBHOOK_TIMEOUT_SECONDS", default=5
+    ),
+    # /metrics: a scraper sends "Authorization: Bearer <token>"; ops and staff
+    # users may read it in a browser session; addresses listed here need neither.
+    "METRICS_TOKEN": env.str("MONITORING_METRICS_TOKEN", default=""),
+    "METRICS_ALLOWED_IPS": env.list("MONITORING_METRICS_ALLOWED_IPS", default=[]),
+}
 
 # -------------------------------------------------------------------- logging
 LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO")

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import DATABASES, MODELGATE, REST_FRAMEWORK, env
+from .base import DATABASES, MODELGATE, MONITORING, REST_FRAMEWORK, env
 
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
@@ -25,6 +25,12 @@ MODELGATE["MODEL_CACHE_DIR"] = _TMP / "model-cache"
 if env.str("TEST_DATABASE_NAME", default=""):
     DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME")}
 
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "modelgate-test",
+    }
+}
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
     "anon": "100000/hour",
@@ -39,3 +45,6 @@ MLFLOW_DIR = _TMP / "mlflow"
 MLFLOW_TRACKING_URI = f"sqlite:///{MLFLOW_DIR / 'mlflow.db'}"
 MLFLOW_REGISTRY_URI = MLFLOW_TRACKING_URI
 MLFLOW_ARTIFACT_ROOT = (MLFLOW_DIR / "artifacts").as_uri()
+
+# monitoring: reference samples cached per test session
+MONITORING["REFERENCE_CACHE_DIR"] = _TMP / "reference-cache"

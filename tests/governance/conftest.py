@@ -198,10 +198,7 @@ def in_production(in_staging, open_request, people, commits):
     return promote
 
 
-@pytest.fixture
-def governance_defaults(transactional_db):
-    """Role groups, default policies and the audit chain head, as the migrations
-    create them (a transactional test's flush removes migration data)."""
+def _create_governance_defaults() -> None:
     import importlib
 
     from django.apps import apps
@@ -210,6 +207,27 @@ def governance_defaults(transactional_db):
     importlib.import_module(
         "governance.migrations.0004_default_policies"
     ).create_defaults(apps, None)
+
+
+@pytest.fixture
+def governance_defaults(transactional_db):
+    """Role groups, default policies and the audit chain head, as the migrations
+    create them (a transactional test's flush removes migration data)."""
+    _create_governance_defaults()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After a transactional test's flush, put the governance migrations' rows
+    (role groups, default policies) back, so later tests, of any app, find the
+    database as migrations left it."""
+    yield
+    if "transactional_db" not in getattr(item, "fixturenames", ()):
+        return
+    from pytest_django.plugin import blocking_manager_key
+
+    with item.config.stash[blocking_manager_key].unblock():
+        _create_governance_defaults()
 
 
 # ------------------------------------------------------------------ servers

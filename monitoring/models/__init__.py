@@ -1,0 +1,16 @@
+"""Monitors, their reports and alerts, and the rollups the dashboards read."""
+
+from monitoring.models.alerts import Alert, AlertRule
+from monitoring.models.monitors import Monitor
+from monitoring.models.reports import PerformanceWindow, Report
+from monitoring.models.rollups import RollupWatermark, TrafficRollup
+
+__all__ = [
+    "Alert",
+    "AlertRule",
+    "Monitor",
+    "PerformanceWindow",
+    "Report",
+    "RollupWatermark",
+    "TrafficRollup",
+]

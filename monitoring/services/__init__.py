@@ -1,0 +1,1 @@
+"""Writes of the monitoring app, one module per topic."""
