@@ -28,13 +28,15 @@ pytestmark = [
 
 
 def _reset_producer_pool() -> None:
-    """Drop pooled broker connections (eager runs open them with the options of
-    the moment; the worker test changes the filesystem broker's folders)."""
+    """Forget what Celery cached from the configuration of the moment: pooled
+    broker connections (eager runs open them; this test changes the filesystem
+    broker's folders) and the queue declarations (a later test may change the
+    default queue), before and after the worker runs."""
     from kombu import pools
 
     pools.reset()  # closes and forgets every pooled connection
     app._pool = None
-    app.amqp._producer_pool = None
+    app.__dict__.pop("amqp", None)  # queues, router and producer pool
 
 
 @pytest.fixture
