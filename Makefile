@@ -85,8 +85,8 @@ simulate: setup ## write 24 h of demo predictions (last 6 h drifting) and their 
 	$(PY) manage.py simulate_traffic --model breast-cancer --hours 24 --drift-hours 6 --seed 1
 
 .PHONY: screenshots
-screenshots: $(VENV)/.dev ## refresh the monitoring screenshots in docs/img (browser test)
-	MODELGATE_SCREENSHOTS=1 $(BIN)/pytest tests/monitoring/test_browser.py -q
+screenshots: $(VENV)/.dev ## refresh the monitoring and governance screenshots in docs/img (browser tests)
+	MODELGATE_SCREENSHOTS=1 $(BIN)/pytest tests/monitoring/test_browser.py tests/governance/test_browser.py -q
 
 .PHONY: bench-drift
 bench-drift: $(VENV)/.dev ## benchmark: Evidently DataDriftPreset vs Modelgate drift (10k-1M rows)

@@ -389,12 +389,12 @@ def chromium():
 @pytest.fixture
 def screenshot(tmp_path):
     """``screenshot(page, "name")``: a PNG in the test's folder, and in docs/img
-    when MODELGATE_DOCS_SCREENSHOTS=1 (how the documentation's images are made)."""
+    when MODELGATE_SCREENSHOTS=1 (how the documentation's images are made)."""
     import os
     from pathlib import Path
 
     docs = Path(__file__).resolve().parents[2] / "docs" / "img"
-    to_docs = os.environ.get("MODELGATE_DOCS_SCREENSHOTS", "") == "1"
+    to_docs = os.environ.get("MODELGATE_SCREENSHOTS", "") == "1"
 
     def take(page, name: str, *, full_page: bool = True) -> None:
         page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=full_page)

@@ -2,7 +2,7 @@
 approver reviews and approves in the admin and sees the alias move; a data
 scientist requests a promotion; ops rolls production back in an emergency.
 
-``MODELGATE_DOCS_SCREENSHOTS=1`` writes the documentation's screenshots."""
+``MODELGATE_SCREENSHOTS=1`` writes the documentation's screenshots."""
 
 import pytest
 from django.urls import reverse
