@@ -35,7 +35,7 @@ install: $(VENV)/.runtime ## create the virtualenv and install the service
 install-dev: $(VENV)/.dev ## install the service with test and docs tools
 
 .PHONY: setup
-setup: install ## migrate, seed demo users, train and register the demo models if absent
+setup: install ## migrate, seed demo users, train, register and promote the demo models if absent
 	@mkdir -p $(DATA_DIR)
 	$(PY) manage.py migrate --no-input -v 0
 	$(PY) manage.py collectstatic --no-input -v 0
@@ -44,6 +44,7 @@ setup: install ## migrate, seed demo users, train and register the demo models i
 	$(PY) manage.py train --config params.yaml --if-absent
 	$(PY) manage.py seed_monitors --model sms-spam --model breast-cancer
 	$(PY) manage.py train --config params-tabular.yaml --if-absent
+	$(PY) manage.py seed_promotions
 
 .PHONY: run
 run: setup ## set up, then run web (http://127.0.0.1:8000), worker and beat; Ctrl-C stops all
@@ -92,8 +93,8 @@ simulate: setup ## write 24 h of demo predictions (last 6 h drifting) and their 
 	$(PY) manage.py simulate_traffic --model breast-cancer --hours 24 --drift-hours 6 --seed 1
 
 .PHONY: screenshots
-screenshots: $(VENV)/.dev ## refresh the monitoring screenshots in docs/img (browser test)
-	MODELGATE_SCREENSHOTS=1 $(BIN)/pytest tests/monitoring/test_browser.py -q
+screenshots: $(VENV)/.dev ## refresh the monitoring and governance screenshots in docs/img (browser tests)
+	MODELGATE_SCREENSHOTS=1 $(BIN)/pytest tests/monitoring/test_browser.py tests/governance/test_browser.py -q
 
 .PHONY: bench-drift
 bench-drift: $(VENV)/.dev ## benchmark: Evidently DataDriftPreset vs Modelgate drift (10k-1M rows)

@@ -23,7 +23,19 @@ SCHEDULES: list[Schedule] = [
         name="governance: reconcile the registry mirror with MLflow",
         task="governance.tasks.registry_reconcile",
         every_seconds=60,
-        description="Copies versions and aliases registered outside Modelgate.",
+        description=(
+            "Copies versions and aliases registered outside Modelgate, detects "
+            "aliases moved outside Modelgate and retries failed applies."
+        ),
+    ),
+    Schedule(
+        name="governance: expire requests, refresh checks, report overdue rollbacks",
+        task="governance.tasks.promotion_housekeeping",
+        every_seconds=300,
+        description=(
+            "Expires undecided promotion requests, re-runs the checks of open ones "
+            "and reports emergency rollbacks whose confirmation is overdue."
+        ),
     ),
     # inference
     Schedule(

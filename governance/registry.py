@@ -285,6 +285,21 @@ def version_tag_set(name: str, version: int, key: str, value: str) -> None:
         raise _wrap(exc, f"tag {name} v{version}") from exc
 
 
+def version_stage_set(name: str, version: int, stage: str) -> None:
+    """Set MLflow's deprecated stage field (only when MODELGATE_MIRROR_STAGES is on,
+    for old clients that still read stages); other versions keep theirs."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            client().transition_model_version_stage(
+                name, str(version), stage, archive_existing_versions=False
+            )
+    except Exception as exc:
+        raise _wrap(exc, f"stage of {name} v{version}") from exc
+
+
 def version_signature(name: str, version: int) -> dict[str, list[dict]]:
     """The version's signature, JSON-able: ``{"inputs": [...], "outputs": [...]}``."""
     import mlflow
@@ -316,6 +331,51 @@ def version_download(name: str, version: int, dst: Path) -> Path:
     except Exception as exc:
         raise _wrap(exc, f"download {name} v{version}") from exc
     return Path(local)
+
+
+WEBHOOK_EVENTS = (
+    "model_version.created",
+    "model_version_tag.set",
+    "model_version_tag.deleted",
+    "model_version_alias.created",
+    "model_version_alias.deleted",
+)
+
+
+def webhook_ensure(*, name: str, url: str, secret: str) -> tuple[str, bool]:
+    """Create (or update) the MLflow webhook ``name`` that calls ``url`` on every
+    registry event Modelgate mirrors; returns (webhook id, created)."""
+    try:
+        c = client()
+        existing = None
+        page = c.list_webhooks(max_results=100)
+        while True:
+            existing = next((w for w in page if w.name == name), existing)
+            if existing is not None or not page.token:
+                break
+            page = c.list_webhooks(max_results=100, page_token=page.token)
+        if existing is None:
+            hook = c.create_webhook(
+                name=name, url=url, events=list(WEBHOOK_EVENTS), secret=secret
+            )
+            return hook.webhook_id, True
+        c.update_webhook(
+            existing.webhook_id,
+            url=url,
+            events=list(WEBHOOK_EVENTS),
+            secret=secret,
+            status="ACTIVE",
+        )
+        return existing.webhook_id, False
+    except Exception as exc:
+        raise _wrap(exc, f"webhook {name!r}") from exc
+
+
+def webhook_delete(webhook_id: str) -> None:
+    try:
+        client().delete_webhook(webhook_id)
+    except Exception as exc:
+        raise _wrap(exc, f"webhook {webhook_id}") from exc
 
 
 def _quote(value: str) -> str:

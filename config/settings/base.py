@@ -322,6 +322,39 @@ MODELGATE = {
     ),
 }
 
+# ----------------------------------------------------------------- governance
+# Promotion workflow settings (policies themselves are admin-editable rows).
+GOVERNANCE = {
+    # Production policy's minimum time in staging when the policy leaves it empty.
+    "MIN_STAGING_MINUTES": env.int("MODELGATE_MIN_STAGING_MINUTES", default=1440),
+    # Hours within which an emergency rollback must be confirmed by an approver
+    # (when the rollback policy leaves it empty).
+    "EMERGENCY_CONFIRM_HOURS": env.int("MODELGATE_EMERGENCY_CONFIRM_HOURS", default=24),
+    # An alias moved in MLflow by someone else is always audited and reported to
+    # ops; with this on, the reconciler also moves it back.
+    "REVERT_OUT_OF_BAND": env.bool("MODELGATE_REVERT_OUT_OF_BAND", default=False),
+    # Also set MLflow's deprecated stage field (Staging/Production) on apply, for
+    # old clients that still read stages.
+    "MIRROR_STAGES": env.bool("MODELGATE_MIRROR_STAGES", default=False),
+    # Apply attempts (first try plus reconciler retries) before giving up, and
+    # how long an "applying" request may stay so before the reconciler retakes it.
+    "APPLY_MAX_ATTEMPTS": env.int("MODELGATE_APPLY_MAX_ATTEMPTS", default=10),
+    "APPLY_LEASE_SECONDS": env.int("MODELGATE_APPLY_LEASE_SECONDS", default=300),
+    # MLflow webhooks: shared secret (empty: the endpoint refuses every delivery)
+    # and the largest accepted clock difference of X-MLflow-Timestamp.
+    "WEBHOOK_SECRET": env.str("MLFLOW_WEBHOOK_SECRET", default=""),
+    "WEBHOOK_MAX_AGE_SECONDS": env.int("MLFLOW_WEBHOOK_MAX_AGE_SECONDS", default=300),
+    # Extra addresses that receive ops e-mails besides the ops group's members.
+    "OPS_EMAILS": env.list("MODELGATE_OPS_EMAILS", default=[]),
+}
+# Stable OpenAPI enum names for governance's choice sets.
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "StageEnum": "governance.choices.Stage",
+        "PolicyTargetEnum": "governance.choices.PolicyTarget",
+    }
+)
+
 # ---------------------------------------------------------------- monitoring
 # Report jobs, rollups, alerts and the /metrics endpoint (monitoring app).
 MONITORING = {

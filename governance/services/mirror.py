@@ -1,8 +1,9 @@
-"""Writes of the governance app: keeping the registry mirror in step with MLflow."""
+"""Keeping the registry mirror in step with MLflow."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
@@ -87,12 +88,35 @@ def model_version_mirror(
     return obj
 
 
-def registered_model_sync(*, name: str) -> RegisteredModel:
-    """Bring the mirror of one registered model in line with MLflow: new versions
-    are copied in full, known ones get their tags and status refreshed, aliases
-    are replaced by what MLflow says now."""
+@dataclass
+class SyncReport:
+    """What one synchronisation changed in the mirror, and MLflow's aliases."""
+
+    name: str
+    new_versions: list[int] = field(default_factory=list)
+    updated_versions: list[int] = field(default_factory=list)
+    alias_changes: dict[str, list[int | None]] = field(default_factory=dict)
+    remote_aliases: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.new_versions or self.updated_versions or self.alias_changes)
+
+    def as_dict(self) -> dict:
+        return {
+            "new_versions": self.new_versions,
+            "updated_versions": self.updated_versions,
+            "alias_changes": self.alias_changes,
+        }
+
+
+def registered_model_sync_report(*, name: str) -> tuple[RegisteredModel, SyncReport]:
+    """Bring the mirror of one registered model in line with MLflow and say what
+    changed: new versions are copied in full, known ones get their tags and
+    status refreshed, aliases are replaced by what MLflow says now."""
     remote = registry.model_get(name)
     versions = registry.version_list(name)
+    report = SyncReport(name=name, remote_aliases=dict(remote.aliases))
     known = {
         v.version: v for v in ModelVersion.objects.filter(registered_model__name=name)
     }
@@ -100,6 +124,7 @@ def registered_model_sync(*, name: str) -> RegisteredModel:
         current = known.get(rv.version)
         if current is None:
             model_version_mirror(name=name, version=rv.version, rv=rv)
+            report.new_versions.append(rv.version)
         elif current.tags != rv.tags or current.mlflow_status != rv.status:
             current.tags = rv.tags
             current.mlflow_status = rv.status
@@ -107,6 +132,7 @@ def registered_model_sync(*, name: str) -> RegisteredModel:
             current.save(
                 update_fields=["tags", "mlflow_status", "test_status", "updated_at"]
             )
+            report.updated_versions.append(rv.version)
 
     with transaction.atomic():
         model, _ = RegisteredModel.objects.get_or_create(name=name)
@@ -114,6 +140,7 @@ def registered_model_sync(*, name: str) -> RegisteredModel:
         model.last_synced_at = timezone.now()
         model.save(update_fields=["description", "last_synced_at", "updated_at"])
         by_number = {v.version: v for v in model.versions.all()}
+        before = dict(model.aliases.values_list("alias", "version__version"))
         model.aliases.exclude(alias__in=list(remote.aliases)).delete()
         for alias, number in remote.aliases.items():
             if number in by_number:
@@ -122,7 +149,18 @@ def registered_model_sync(*, name: str) -> RegisteredModel:
                     alias=alias,
                     defaults={"version": by_number[number]},
                 )
-    return model
+        for alias in sorted(set(before) | set(remote.aliases)):
+            if before.get(alias) != remote.aliases.get(alias):
+                report.alias_changes[alias] = [
+                    before.get(alias),
+                    remote.aliases.get(alias),
+                ]
+    return model, report
+
+
+def registered_model_sync(*, name: str) -> RegisteredModel:
+    """Bring the mirror of one registered model in line with MLflow."""
+    return registered_model_sync_report(name=name)[0]
 
 
 def registry_sync_all() -> list[RegisteredModel]:
@@ -130,13 +168,17 @@ def registry_sync_all() -> list[RegisteredModel]:
     return [registered_model_sync(name=m.name) for m in registry.model_list()]
 
 
-def promotion_checks_schedule(*, model_name: str) -> int:
-    """Re-run the automated checks of every open promotion request of a model.
+def mirror_alias_set(*, model: RegisteredModel, alias: str, version: int) -> None:
+    """Record in the mirror an alias Modelgate has just moved in MLflow."""
+    target = ModelVersion.objects.filter(
+        registered_model=model, version=version
+    ).first()
+    if target is None:
+        return
+    ModelAlias.objects.update_or_create(
+        registered_model=model, alias=alias, defaults={"version": target}
+    )
 
-    Called when evidence outside governance changes (monitoring calls it when a
-    drift alert of the model opens or closes). Returns the number of requests
-    whose checks were scheduled.
-    """
-    # Promotion requests arrive with the governance workflow; until a model has
-    # open requests there is nothing to re-check.
-    return 0
+
+def mirror_alias_delete(*, model: RegisteredModel, alias: str) -> None:
+    ModelAlias.objects.filter(registered_model=model, alias=alias).delete()
