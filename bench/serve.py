@@ -192,6 +192,11 @@ def main() -> None:
         "--pg-url", default="postgres://postgres@127.0.0.1:5432/bench_modelgate"
     )
     parser.add_argument("--mlflow-uri", default=None, help="default: the local store")
+    parser.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/15",
+        help="Redis for the rate-limit counters, as in production ('' for none)",
+    )
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument(
         "--only", help="comma-separated server names to run (tuning runs)"
@@ -234,6 +239,7 @@ def main() -> None:
         "INFERENCE_WARM_MODELS": f"{args.model}@production",
         "API_THROTTLE_PREDICT": "1000000000/hour",
         "CELERY_BROKER_URL": "memory://",
+        "REDIS_URL": args.redis_url,
         "GUNICORN_WORKERS": str(args.workers),
         "GUNICORN_WORKER_CLASS": args.worker_class,
         "GUNICORN_THREADS": str(args.threads),

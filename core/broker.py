@@ -14,5 +14,10 @@ def ensure_broker_dirs() -> None:
     if not broker_is_filesystem():
         return
     options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
-    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+    for key in (
+        "data_folder_in",
+        "data_folder_out",
+        "processed_folder",
+        "control_folder",
+    ):
         Path(options[key]).mkdir(parents=True, exist_ok=True)

@@ -38,8 +38,7 @@ class PredictionLogAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["model_name", "source", "is_outlier"]
     search_fields = ["prediction_id", "request_id"]
-    date_hierarchy = "created_at"
-    show_full_result_count = False
+    show_full_result_count = False  # no COUNT(*) over the whole log
 
 
 @admin.register(Feedback)

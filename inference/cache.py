@@ -84,6 +84,7 @@ class ServedModel:
     raw: bool
     scorer: Any | None = None  # inference.scoring.FastOutlierScorer
     fast_proba: Any | None = None  # inference.fastpath, when verified at load
+    fast_rows: Any | None = None  # inference.linearpath, when verified at load
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -108,26 +109,37 @@ class ServedModel:
         """Labels, class probabilities and outlier scores of validated rows."""
         import numpy as np
 
-        frame = self.frame(rows)
         probabilities = None
         if self.raw and hasattr(self.predictor, "predict_proba"):
-            proba = (self.fast_proba or self.predictor.predict_proba)(frame)
+            proba = self._fast_rows(rows)
+            if proba is None:
+                proba = (self.fast_proba or self.predictor.predict_proba)(
+                    self.frame(rows)
+                )
             model_classes = [str(c) for c in self.predictor.classes_]
             labels = [model_classes[i] for i in np.argmax(proba, axis=1)]
             probabilities = [
                 dict(zip(model_classes, map(float, row), strict=True))
                 for row in proba.tolist()
             ]
-        elif self.raw:
-            labels = _plain(self.predictor.predict(frame))
         else:
-            labels = _plain(self.predictor.predict(frame))
+            labels = _plain(self.predictor.predict(self.frame(rows)))
         scores = flags = None
         if self.scorer is not None:
             raw_scores = self.scorer.score(rows)
             scores = [float(s) for s in raw_scores]
             flags = [bool(s > self.scorer.threshold) for s in raw_scores]
         return Predictions(labels, probabilities, scores, flags)
+
+    def _fast_rows(self, rows: list[dict]):
+        """Probabilities from the verified linear fast path, None without one
+        (or for an input it does not take, e.g. a missing optional number)."""
+        if self.fast_rows is None:
+            return None
+        try:
+            return self.fast_rows(rows)
+        except (TypeError, ValueError, KeyError):
+            return None
 
 
 def _plain(output: Any) -> list:
@@ -447,26 +459,41 @@ def _build(folder: Path) -> ServedModel:
     )
     if served.raw:
         from inference.fastpath import compile_predict_proba, verified
+        from inference.linearpath import compile_linear_rows, verified_rows
 
+        samples = [(rows, served.frame(rows)) for rows in _sample_rows(served, folder)]
         served.fast_proba = verified(
-            local.raw, compile_predict_proba(local.raw), _sample_frames(served, folder)
+            local.raw,
+            compile_predict_proba(local.raw),
+            [frame for _rows, frame in samples],
+        )
+        served.fast_rows = verified_rows(
+            local.raw, compile_linear_rows(local.raw), samples
         )
     return served
 
 
-def _sample_frames(served: ServedModel, folder: Path) -> list:
-    """Frames to check the fast path on: the logged input example, and rows
+def _sample_rows(served: ServedModel, folder: Path) -> list[list[dict]]:
+    """Rows to check the fast paths on: the logged input example, and rows
     made from the signature (text and numbers of several shapes)."""
-    frames = []
+    samples = []
     for example in folder.rglob("input_example.json"):
         try:
             data = json.loads(example.read_text())
             rows = _example_rows(data, served.field_names)
             if rows:
-                frames.append(served.frame(rows))
+                samples.append(rows)
         except (OSError, ValueError, KeyError, TypeError):
             pass
-    texts = ["Hello, see you at 7?", "WIN £1000 now!!! call 0800 123", "", "a" * 300]
+    texts = [
+        "Hello, see you at 7?",
+        "WIN £1000 now!!! call 0800 123",
+        "",
+        "a" * 300,
+        "Ünïcode  text\twith   runs of\nwhite space, ÉCOLE and émoji 🙂 ok",
+        "Free entry in 2 a wkly comp to win FA Cup final tkts 21st May 2005. "
+        "Text FA to 87121 to receive entry question(std txt rate)T&C's apply",
+    ]
     synthetic = []
     for i, text in enumerate(texts):
         row = {}
@@ -478,9 +505,9 @@ def _sample_frames(served: ServedModel, folder: Path) -> list:
             else:
                 row[f.name] = float(i * 3 - 1) if f.type in ("double", "float") else i
         synthetic.append(row)
-    frames.append(served.frame(synthetic))
-    frames.append(served.frame(synthetic[:1]))
-    return frames
+    samples.append(synthetic)
+    samples.append(synthetic[:1])
+    return samples
 
 
 def _example_rows(data: Any, names: list[str]) -> list[dict]:

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from core.ids import uuid7
 from core.models import BaseModel
 from inference.choices import BatchInputKind, BatchStatus, PredictionSource
 
@@ -19,7 +20,7 @@ class PredictionLog(models.Model):
     """
 
     prediction_id = models.UUIDField(
-        default=uuid.uuid4,
+        default=uuid7,
         unique=True,
         editable=False,
         help_text="Public id of the prediction, returned to the client.",
@@ -71,6 +72,7 @@ class PredictionLog(models.Model):
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
+        db_index=False,  # predlog_client_time leads with the client
         related_name="predictions",
         help_text="Authenticated client (user or API token owner).",
     )
@@ -87,26 +89,29 @@ class PredictionLog(models.Model):
     batch_id = models.UUIDField(
         null=True,
         blank=True,
-        db_index=True,
         help_text="Batch job that produced the row, if any.",
     )
     created_at = models.DateTimeField(
         default=timezone.now,
-        db_index=True,
         help_text="When the prediction was served.",
     )
 
     class Meta:
-        ordering = ["-created_at", "-id"]
+        ordering = ["-id"]  # ids grow with time; no index on time alone
+        # Every index costs each insert (the serving path's one write), so
+        # only the ones queries need: windows of a model by time, a client's
+        # own predictions, a batch's rows; retention and rollups walk the
+        # primary key.
         indexes = [
-            models.Index(
-                fields=["model_name", "model_version", "created_at"],
-                name="predlog_model_version_time",
-            ),
             models.Index(
                 fields=["model_name", "created_at"], name="predlog_model_time"
             ),
             models.Index(fields=["client", "created_at"], name="predlog_client_time"),
+            models.Index(
+                fields=["batch_id"],
+                name="predlog_batch",
+                condition=models.Q(batch_id__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -131,10 +131,15 @@ def prediction_sample_frame(
 
 def prediction_log_max_id(*, before: datetime) -> int:
     """Largest log id among rows served before ``before`` (0 if none)."""
-    from django.db.models import Max
-
-    found = PredictionLog.objects.filter(created_at__lt=before).aggregate(m=Max("id"))
-    return found["m"] or 0
+    # newest first by primary key: stops at the first row older than ``before``
+    # (only the last few seconds of rows are newer), no index on time needed
+    found = (
+        PredictionLog.objects.filter(created_at__lt=before)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    return found or 0
 
 
 def prediction_minute_aggregates(

@@ -3,16 +3,18 @@
 DRF's ``SimpleRateThrottle`` keeps every request time of the window in the
 cache and rewrites the whole list on each request, which grows with the rate
 (200,000 timestamps per hour for a busy client). Here each client has one
-integer per window: ``cache.add`` then ``cache.incr``.
+integer per window (``core.ratelimit``: one Redis round trip, or a
+per-process count without Redis).
 """
 
 from __future__ import annotations
 
 import time
 
-from django.core.cache import cache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
+
+from core.ratelimit import window_hit
 
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -39,18 +41,9 @@ class ClientRateThrottle(BaseThrottle):
             else f"ip{self.get_ident(request)}"
         )
         now = time.time()
-        window = int(now // self.period)
-        self.window_end = (window + 1) * self.period
-        key = f"throttle:{self.scope}:{who}:{window}"
-        if cache.add(key, 1, self.period + 1):
-            count = 1
-        else:
-            try:
-                count = cache.incr(key)
-            except ValueError:  # expired between add and incr
-                cache.add(key, 1, self.period + 1)
-                count = 1
+        self.window_end = (int(now // self.period) + 1) * self.period
         self.now = now
+        count = window_hit(scope=self.scope, who=who, period=self.period, now=now)
         return count <= self.limit
 
     def wait(self) -> float:

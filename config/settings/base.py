@@ -109,7 +109,7 @@ def _tune_database(db: dict) -> dict:
         db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=600)
     elif db["ENGINE"].startswith("django.db.backends.postgresql"):
         db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-        db["CONN_HEALTH_CHECKS"] = True
+        db["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=True)
         db.setdefault("OPTIONS", {}).setdefault(
             "connect_timeout", env.int("DB_CONNECT_TIMEOUT_SECONDS", default=5)
         )
@@ -252,6 +252,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "data_folder_in": str(BROKER_DIR / "queue"),
     "data_folder_out": str(BROKER_DIR / "queue"),
     "processed_folder": str(BROKER_DIR / "processed"),
+    "control_folder": str(BROKER_DIR / "control"),
     "store_processed": False,
     # redis transport: longer than every countdown, retry back-off and time limit
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=3600),
@@ -313,6 +314,8 @@ MODELGATE = {
         env.str("MODELGATE_MODEL_CACHE_DIR", default=str(DATA_DIR / "model-cache"))
     ),
     "DEFAULT_MODEL": env.str("MODELGATE_DEFAULT_MODEL", default="sms-spam"),
+    # Redis key prefix of the per-client rate-limit counters (core.ratelimit)
+    "RATE_LIMIT_PREFIX": env.str("MODELGATE_RATE_LIMIT_PREFIX", default="mg:rate"),
     # Governance imports no other app: the production check "no open drift
     # alert" asks this callable (dotted path), which monitoring provides:
     # fn(*, model_name: str, version: int | None) -> list[dict]

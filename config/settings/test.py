@@ -21,6 +21,8 @@ MEDIA_ROOT = _TMP / "media"
 STATIC_ROOT = _TMP / "static"
 STATIC_ROOT.mkdir()
 MODELGATE["MODEL_CACHE_DIR"] = _TMP / "model-cache"
+# counters of this session only (the test Redis may be shared)
+MODELGATE["RATE_LIMIT_PREFIX"] = f"mg-test:rate:{_TMP.name}"
 
 if env.str("TEST_DATABASE_NAME", default=""):
     DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME")}

@@ -26,6 +26,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.exceptions import ApplicationError
+from core.ids import uuid7
 from inference.cache import model_cache
 from inference.choices import BatchInputKind, BatchStatus, PredictionSource
 from inference.logwriter import prediction_logs_insert
@@ -272,7 +273,7 @@ def _chunk_commit(job, served, header, start, chunk) -> bool:
         writer = csv.writer(out)
         by_number = {}
         for i, (number, row) in enumerate(good):
-            pid = uuid.uuid4()
+            pid = uuid7()
             by_number[number] = (i, pid)
             logs.append(
                 PredictionLog(

@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.exceptions import ApplicationError, ConflictError
+from core.ids import uuid7
 from core.metrics import (
     OUTLIER_ROWS,
     PREDICT_ERRORS,
@@ -32,7 +33,7 @@ from core.metrics import (
 from inference.cache import Predictions, ServedModel, model_cache
 from inference.choices import PredictionSource
 from inference.groupcommit import group_committer
-from inference.logwriter import prediction_logs_insert
+from inference.logwriter import LogRow, prediction_logs_insert
 from inference.models import PredictionLog, RequestError, StoredResponse
 from inference.validation import InputError, printable, validate_payload
 
@@ -172,7 +173,7 @@ def prediction_serve(
             return PredictOutcome(stored, served, replayed=True)
 
     result = served.predict(rows)
-    prediction_ids = [uuid.uuid4() for _ in rows]
+    prediction_ids = [uuid7() for _ in rows]
     rid = request_id or uuid.uuid4().hex
     body = response_body(
         served=served,
@@ -187,7 +188,7 @@ def prediction_serve(
         per_row_ms = elapsed * 1000 / len(rows)
         client_id = client.pk if client is not None and client.pk else None
         logs = [
-            PredictionLog(
+            LogRow(
                 prediction_id=pid,
                 model_name=served.name,
                 model_version=served.version,
@@ -206,6 +207,7 @@ def prediction_serve(
                 client_id=client_id,
                 request_id=rid,
                 row_index=i,
+                batch_id=None,
                 created_at=now,
             )
             for i, (pid, row) in enumerate(zip(prediction_ids, rows, strict=True))
@@ -321,7 +323,7 @@ def prediction_serve_events(
     for rid, rows, fingerprint in pending:
         part = _slice(result, offset, offset + len(rows))
         offset += len(rows)
-        ids = [uuid.uuid4() for _ in rows]
+        ids = [uuid7() for _ in rows]
         body = response_body(
             served=served,
             alias=asked_alias,

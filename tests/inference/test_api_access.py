@@ -140,9 +140,13 @@ def test_bulk_feedback_takes_ten_thousand_labels(api, served_sms, client_user):
 
 
 def test_predict_throttle_limits_each_client(api, other_api, served_sms, settings):
-    from django.core.cache import cache
+    from core import ratelimit
 
-    cache.clear()
+    ratelimit.reset()
+    settings.MODELGATE = {
+        **settings.MODELGATE,
+        "RATE_LIMIT_PREFIX": f"mg-test:{id(api)}",
+    }
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {
@@ -159,7 +163,7 @@ def test_predict_throttle_limits_each_client(api, other_api, served_sms, setting
         other_api.post(URL, {"inputs": [{"message": "x"}]}, format="json").status_code
         == 200
     )
-    cache.clear()
+    ratelimit.reset()
 
 
 def test_extra_fields_cannot_set_server_side_values(

@@ -1,0 +1,106 @@
+"""Fixed-window request counters for per-client rate limits.
+
+One integer per (scope, client, window). With Redis (``REDIS_URL``) the counter
+is shared by every process: one round trip per request (``INCR`` and
+``EXPIRE ... NX`` pipelined) on a client kept for the life of the process.
+Django's cache API would build a new Redis client object and make two round
+trips per call, which costs more than a one-row prediction.
+
+While Redis is unreachable, and on the embedded default without Redis, each
+process counts in memory: a limit then applies per process (so a client gets
+at most ``limit × processes`` per window). Requests are never refused or
+slowed because the counter store is down.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+BREAKER_SECONDS = 5.0
+SOCKET_TIMEOUT_SECONDS = 0.25
+
+_lock = threading.Lock()
+_local: dict[str, int] = {}
+_local_window: dict[str, float] = {}
+_client = None
+_client_url: str | None = None
+_open_until = 0.0
+
+
+def _redis():
+    """The process's Redis client for counters (None without Redis)."""
+    global _client, _client_url
+    url = settings.REDIS_URL
+    if not url:
+        return None
+    if _client is None or _client_url != url:
+        import redis
+
+        with _lock:
+            _client = redis.Redis.from_url(
+                url,
+                socket_timeout=SOCKET_TIMEOUT_SECONDS,
+                socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+                health_check_interval=30,
+            )
+            _client_url = url
+    return _client
+
+
+def _count_locally(key: str, expires_at: float) -> int:
+    with _lock:
+        now = time.time()
+        if len(_local_window) > 10_000:  # drop finished windows
+            for stale in [k for k, end in _local_window.items() if end < now]:
+                _local.pop(stale, None)
+                _local_window.pop(stale, None)
+        _local[key] = _local.get(key, 0) + 1
+        _local_window[key] = expires_at
+        return _local[key]
+
+
+def window_hit(*, scope: str, who: str, period: int, now: float | None = None) -> int:
+    """Count one request of ``who`` in the current window of ``period`` seconds
+    and return the window's count so far."""
+    global _open_until
+    now = time.time() if now is None else now
+    window = int(now // period)
+    key = f"{settings.MODELGATE['RATE_LIMIT_PREFIX']}:{scope}:{who}:{window}"
+    expires_at = (window + 1) * period
+    client = _redis()
+    if client is not None and time.monotonic() >= _open_until:
+        import redis
+
+        try:
+            pipe = client.pipeline(transaction=False)
+            pipe.incr(key)
+            pipe.expire(key, period + 1, nx=True)
+            count, _ = pipe.execute()
+            return int(count)
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            _open_until = time.monotonic() + BREAKER_SECONDS
+            logger.warning(
+                "rate-limit counters unavailable (%s: %s); counting per process "
+                "for %.0fs",
+                type(exc).__name__,
+                exc,
+                BREAKER_SECONDS,
+            )
+    return _count_locally(key, expires_at)
+
+
+def reset() -> None:
+    """Forget the in-memory counters and the Redis client (tests)."""
+    global _client, _client_url, _open_until
+    with _lock:
+        _local.clear()
+        _local_window.clear()
+        _client = None
+        _client_url = None
+        _open_until = 0.0

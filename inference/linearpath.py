@@ -1,0 +1,336 @@
+"""The fastest way through a linear model over text and numbers.
+
+For ``Pipeline([ColumnTransformer, LogisticRegression])`` where every
+transformer is a ``TfidfVectorizer``/``CountVectorizer`` on one text column, a
+``StandardScaler`` or ``passthrough`` on numeric columns, the class
+probabilities are a few dictionary lookups per token away:
+
+    decision_k = intercept_k + Σ_parts Σ_features x_j · coef_kj
+
+This module computes exactly that from the validated request rows, with the
+vectorisers' own analysers (so tokens are the ones scikit-learn makes) but
+without building sparse matrices, DataFrames or running scikit-learn's input
+validation, which cost far more than the arithmetic for a short message. For
+``char_wb`` n-grams, which never cross a word boundary, the n-gram counts of
+each word are computed once and remembered, so a message costs about one
+dictionary lookup per word.
+
+It is used only when a self-check at load time gives the same probabilities
+as the pipeline's own ``predict_proba`` (``verified_rows``); any other model
+keeps the standard path.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+WORD_CACHE_LIMIT = 200_000  # words remembered per char_wb vectoriser
+# Up to this many rows, pure-Python arithmetic per row; above, one sparse
+# matrix for the whole request (less interpreter work per token).
+ROW_BY_ROW_MAX = 4
+RowsPredictor = Callable[[Sequence[dict]], np.ndarray]
+
+
+class _TextPart:
+    """One fitted Tfidf/CountVectorizer on one text column, folded with the
+    classifier's coefficients of its features."""
+
+    def __init__(self, vectorizer: Any, column: str, coef: np.ndarray, tfidf: bool):
+        self.column = column
+        self.vocabulary = vectorizer.vocabulary_
+        self.decode = vectorizer.decode
+        self.binary = bool(vectorizer.binary)
+        self.sublinear = bool(tfidf and vectorizer.sublinear_tf)
+        use_idf = tfidf and vectorizer.use_idf
+        self.idf = vectorizer.idf_.tolist() if use_idf else None
+        self.norm = vectorizer.norm if tfidf else None
+        self.weights = coef.T.tolist()  # feature j → [weight of class k]
+        self.weight_matrix = np.ascontiguousarray(coef.T)  # (features, classes)
+        self.idf_array = vectorizer.idf_ if use_idf else None
+        self.n_features = coef.shape[1]
+        self.classes = coef.shape[0]
+        self.by_word = vectorizer.analyzer == "char_wb"
+        if self.by_word:
+            self.preprocess = vectorizer.build_preprocessor()
+            self.word_ngrams = vectorizer._char_wb_ngrams
+            # word → (feature indices, counts) of its n-grams in the vocabulary,
+            # as tuples (row-by-row path) and as arrays (many-rows path)
+            self.words: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+            self.word_arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        else:
+            self.analyze = vectorizer.build_analyzer()
+
+    def _word_counts(self, word: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        known = self.words.get(word)
+        if known is None:
+            counts: dict[int, int] = {}
+            vocabulary = self.vocabulary
+            for gram in self.word_ngrams(word):
+                j = vocabulary.get(gram)
+                if j is not None:
+                    counts[j] = counts.get(j, 0) + 1
+            known = (tuple(counts), tuple(counts.values()))
+            if len(self.words) >= WORD_CACHE_LIMIT:
+                self.words.clear()
+            self.words[word] = known
+        return known
+
+    def _word_arrays(self, word: str) -> tuple[np.ndarray, np.ndarray]:
+        known = self.word_arrays.get(word)
+        if known is None:
+            js, cs = self._word_counts(word)
+            known = (np.array(js, dtype=np.int64), np.array(cs, dtype=float))
+            if len(self.word_arrays) >= WORD_CACHE_LIMIT:
+                self.word_arrays.clear()
+            self.word_arrays[word] = known
+        return known
+
+    def _pairs(self, rows: Sequence[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row index, feature, count) of every token occurrence of the rows,
+        a feature possibly several times per row."""
+        features: list[np.ndarray] = []
+        counts: list[np.ndarray] = []
+        lengths = np.zeros(len(rows), dtype=np.int64)
+        if self.by_word:
+            for i, row in enumerate(rows):
+                text = self.preprocess(self.decode(row[self.column]))
+                n = 0
+                for word in text.split():
+                    js, cs = self._word_arrays(word)
+                    features.append(js)
+                    counts.append(cs)
+                    n += len(js)
+                lengths[i] = n
+            if not features:
+                return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+            feature_array = np.concatenate(features)
+            count_array = np.concatenate(counts)
+        else:
+            flat: list[int] = []
+            for i, row in enumerate(rows):
+                ones: list[int] = []
+                lengths[i] = self.emit(row[self.column], flat, ones)
+            feature_array = np.asarray(flat, dtype=np.int64)
+            count_array = np.ones(len(flat))
+        row_array = np.repeat(np.arange(len(rows), dtype=np.int64), lengths)
+        return row_array, feature_array, count_array
+
+    def emit(self, document: str, features: list[int], counts: list[int]) -> int:
+        """Append the document's (feature, count) pairs, a feature possibly
+        several times (the caller sums them); returns how many were added."""
+        before = len(features)
+        if self.by_word:
+            # decode + preprocess + whitespace split, as _char_wb_ngrams does
+            text = self.preprocess(self.decode(document))
+            for word in text.split():
+                js, cs = self._word_counts(word)
+                features.extend(js)
+                counts.extend(cs)
+        else:
+            vocabulary = self.vocabulary
+            for token in self.analyze(document):
+                j = vocabulary.get(token)
+                if j is not None:
+                    features.append(j)
+                    counts.append(1)
+        return len(features) - before
+
+    def counts(self, document: str) -> dict[int, int]:
+        features: list[int] = []
+        counts: list[int] = []
+        self.emit(document, features, counts)
+        merged: dict[int, int] = {}
+        for j, c in zip(features, counts, strict=True):
+            merged[j] = merged.get(j, 0) + c
+        return merged
+
+    def add_to_all(self, rows: Sequence[dict], decisions: np.ndarray) -> None:
+        """Add the part's contribution for many rows at once, through one CSR
+        matrix built from the (cached) token counts, as scikit-learn would."""
+        n = len(rows)
+        row_array, feature_array, count_array = self._pairs(rows)
+        if not len(feature_array):
+            return
+        # sum the counts of each (row, feature): one key per cell
+        keys, where = np.unique(
+            row_array * self.n_features + feature_array, return_inverse=True
+        )
+        data = np.bincount(where, weights=count_array)
+        per_row = keys // self.n_features
+        features = keys - per_row * self.n_features
+        if self.binary:
+            data.fill(1.0)
+        if self.sublinear:
+            np.log(data, data)
+            data += 1.0
+        if self.idf_array is not None:
+            data *= self.idf_array[features]
+        if self.norm is not None:
+            if self.norm == "l2":
+                scale = np.sqrt(np.bincount(per_row, data * data, n))
+            elif self.norm == "l1":
+                scale = np.bincount(per_row, np.abs(data), n)
+            else:
+                scale = np.zeros(n)
+                np.maximum.at(scale, per_row, np.abs(data))
+            scale[scale == 0.0] = 1.0
+            data /= scale[per_row]
+        weights = self.weight_matrix[features]
+        for k in range(self.classes):
+            decisions[:, k] += np.bincount(per_row, data * weights[:, k], n)
+
+    def add_to(self, row: dict, decision: list[float]) -> None:
+        counts = self.counts(row[self.column])
+        if not counts:
+            return
+        values: list[tuple[int, float]] = []
+        for j, c in counts.items():
+            v = 1.0 if self.binary else float(c)
+            if self.sublinear:
+                v = math.log(v) + 1.0
+            if self.idf is not None:
+                v *= self.idf[j]
+            values.append((j, v))
+        if self.norm == "l2":
+            scale = math.sqrt(sum(v * v for _, v in values))
+        elif self.norm == "l1":
+            scale = sum(abs(v) for _, v in values)
+        elif self.norm == "max":
+            scale = max(abs(v) for _, v in values)
+        else:
+            scale = 1.0
+        if scale == 0.0:
+            scale = 1.0
+        weights = self.weights
+        if self.classes == 1:
+            decision[0] += sum((v / scale) * weights[j][0] for j, v in values)
+            return
+        for j, v in values:
+            x = v / scale
+            for k, w in enumerate(weights[j]):
+                decision[k] += x * w
+
+
+class _NumericPart:
+    """Numeric columns, standardised (StandardScaler) or passed through."""
+
+    def __init__(self, columns: list[str], coef: np.ndarray, scaler: Any | None):
+        self.columns = columns
+        self.weights = coef.T  # (features, classes)
+        n = len(columns)
+        mean = getattr(scaler, "mean_", None) if scaler is not None else None
+        scale = getattr(scaler, "scale_", None) if scaler is not None else None
+        self.mean = np.asarray(mean, dtype=float) if mean is not None else np.zeros(n)
+        self.scale = np.asarray(scale, dtype=float) if scale is not None else np.ones(n)
+
+    def add_to_all(self, rows: Sequence[dict], decisions: np.ndarray) -> None:
+        values = np.array(
+            [[float(row[c]) for c in self.columns] for row in rows], dtype=float
+        )
+        decisions += ((values - self.mean) / self.scale) @ self.weights
+
+
+def _parts(columns_step: Any, coef: np.ndarray) -> list | None:
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+    from sklearn.preprocessing import StandardScaler
+
+    parts: list = []
+    for name, transformer, columns in columns_step.transformers_:
+        if isinstance(transformer, str) and transformer == "drop":
+            continue
+        if name == "remainder":
+            return None
+        block = coef[:, columns_step.output_indices_[name]]
+        if isinstance(transformer, CountVectorizer) and isinstance(columns, str):
+            if callable(transformer.analyzer) or transformer.input != "content":
+                return None
+            tfidf = isinstance(transformer, TfidfVectorizer)
+            parts.append(_TextPart(transformer, columns, block, tfidf))
+        elif isinstance(columns, list | tuple) and all(
+            isinstance(c, str) for c in columns
+        ):
+            if transformer == "passthrough":
+                parts.append(_NumericPart(list(columns), block, None))
+            elif type(transformer) is StandardScaler:
+                parts.append(_NumericPart(list(columns), block, transformer))
+            else:
+                return None
+        else:
+            return None
+    return parts
+
+
+def compile_linear_rows(model: Any) -> RowsPredictor | None:
+    """A function ``rows -> probabilities`` equal to ``model.predict_proba``
+    of the same rows as a DataFrame, or None when the model has another shape."""
+    from scipy.special import expit, softmax
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    if not isinstance(model, Pipeline) or len(model.steps) != 2:
+        return None
+    columns_step, estimator = model.steps[0][1], model.steps[1][1]
+    if not isinstance(columns_step, ColumnTransformer) or (
+        type(estimator) is not LogisticRegression
+    ):
+        return None
+    coef = np.asarray(estimator.coef_, dtype=float)
+    intercept = np.asarray(estimator.intercept_, dtype=float)
+    binary = len(estimator.classes_) <= 2
+    parts = _parts(columns_step, coef)
+    if not parts:
+        return None
+    text_parts = [p for p in parts if isinstance(p, _TextPart)]
+    numeric_parts = [p for p in parts if isinstance(p, _NumericPart)]
+
+    def predict_proba(rows: Sequence[dict]) -> np.ndarray:
+        decisions = np.tile(intercept, (len(rows), 1))
+        for part in numeric_parts:
+            part.add_to_all(rows, decisions)
+        if len(rows) > ROW_BY_ROW_MAX:
+            for part in text_parts:
+                part.add_to_all(rows, decisions)
+        elif text_parts:
+            for i, row in enumerate(rows):
+                decision = [0.0] * len(intercept)
+                for part in text_parts:
+                    part.add_to(row, decision)
+                decisions[i] += decision
+        if binary:
+            positive = expit(decisions[:, 0])
+            return np.column_stack([1.0 - positive, positive])
+        return softmax(decisions, axis=1)
+
+    return predict_proba
+
+
+def verified_rows(
+    model: Any,
+    fast: RowsPredictor | None,
+    samples: Sequence[tuple[Sequence[dict], Any]],
+) -> RowsPredictor | None:
+    """``fast`` if, for every ``(rows, frame)`` sample, it reproduces
+    ``model.predict_proba(frame)``."""
+    if fast is None:
+        return None
+    try:
+        for rows, frame in samples:
+            expected = model.predict_proba(frame)
+            got = fast(rows)
+            if got.shape != expected.shape or not np.allclose(
+                got, expected, rtol=1e-9, atol=1e-12
+            ):
+                logger.warning("linear fast path disagrees with the pipeline; not used")
+                return None
+    except Exception:
+        logger.warning("linear fast path failed its self-check", exc_info=True)
+        return None
+    return fast
