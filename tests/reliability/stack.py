@@ -12,6 +12,7 @@ Every process logs to ``<workdir>/logs/<name>.log``; every address is 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -308,6 +309,38 @@ class Stack:
         self.start_web()
         self.start_worker()
         self.start_beat()
+
+    CORE = ("redis", "smtp", "mlflow", "web", "worker", "beat")
+
+    def is_running(self, name: str) -> bool:
+        process = self.processes.get(name)
+        return process is not None and process.poll() is None
+
+    def restart(self, name: str) -> None:
+        """Stop (if needed) and start one of the core processes again."""
+        self.stop(name)
+        {
+            "redis": self.start_redis,
+            "smtp": self.start_smtp,
+            "mlflow": self.start_mlflow,
+            "web": self.start_web,
+            "worker": self.start_worker,
+            "beat": self.start_beat,
+        }[name]()
+
+    def ensure_running(self) -> None:
+        """After a check: resume frozen processes, stop the extra ones a check
+        started, start again every core process a check stopped or killed."""
+        for name in list(self.processes):
+            if name not in self.CORE:
+                self.stop(name)
+                continue
+            if self.is_running(name):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.processes[name].pid, signal.SIGCONT)
+        for name in self.CORE:
+            if not self.is_running(name):
+                self.restart(name)
 
     def shutdown(self) -> None:
         for name in list(self.processes)[::-1]:
