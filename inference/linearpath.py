@@ -237,6 +237,14 @@ class _NumericPart:
         decisions += ((values - self.mean) / self.scale) @ self.weights
 
 
+def _is_identity(transformer: Any) -> bool:
+    """A fitted ColumnTransformer stores ``"passthrough"`` as an identity
+    FunctionTransformer."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    return type(transformer) is FunctionTransformer and transformer.func is None
+
+
 def _parts(columns_step: Any, coef: np.ndarray) -> list | None:
     from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
     from sklearn.preprocessing import StandardScaler
@@ -256,7 +264,7 @@ def _parts(columns_step: Any, coef: np.ndarray) -> list | None:
         elif isinstance(columns, list | tuple) and all(
             isinstance(c, str) for c in columns
         ):
-            if transformer == "passthrough":
+            if transformer == "passthrough" or _is_identity(transformer):
                 parts.append(_NumericPart(list(columns), block, None))
             elif type(transformer) is StandardScaler:
                 parts.append(_NumericPart(list(columns), block, transformer))

@@ -1,0 +1,175 @@
+"""The linear fast path gives the pipeline's own probabilities (pure, no database)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from inference.linearpath import ROW_BY_ROW_MAX, compile_linear_rows, verified_rows
+
+WORDS = (
+    "free win prize call now txt claim cash urgent hello see you later "
+    "lunch tomorrow ok love mum £1000 0800 www.win.com Ünïcode ÉCOLE 🙂 "
+    "can't it's T&C's 2nd"
+).split()
+
+
+def messages(count: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        words = rng.choices(WORDS, k=rng.randint(0, 25))
+        sep = rng.choice([" ", "  ", "\t", "\n", ", ", "!! "])
+        out.append(sep.join(words))
+    out += ["", "a" * 300, "   ", "UPPER lower MiXeD", "unseenword anotherone"]
+    return out
+
+
+def labels_for(texts: list[str]) -> list[str]:
+    spam = {"free", "win", "prize", "claim", "cash", "urgent", "£1000", "0800"}
+    return [
+        "spam" if len(spam & set(t.lower().split())) >= 2 else "ham" for t in texts
+    ]
+
+
+def text_pipeline(vectorizer) -> Pipeline:
+    pipe = Pipeline(
+        [
+            ("columns", ColumnTransformer([("text", vectorizer, "message")])),
+            ("clf", LogisticRegression(C=3.0, max_iter=500)),
+        ]
+    )
+    train = messages(400, seed=1)
+    pipe.fit(pd.DataFrame({"message": train}), labels_for(train))
+    return pipe
+
+
+VECTORIZERS = {
+    "tfidf_char_wb_sublinear": lambda: TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, min_df=2
+    ),
+    "tfidf_word_bigrams": lambda: TfidfVectorizer(ngram_range=(1, 2)),
+    "tfidf_l1_no_idf": lambda: TfidfVectorizer(norm="l1", use_idf=False),
+    "tfidf_char_binary": lambda: TfidfVectorizer(analyzer="char", binary=True),
+    "count_word": lambda: CountVectorizer(lowercase=False),
+    "count_char_wb_binary": lambda: CountVectorizer(
+        analyzer="char_wb", ngram_range=(1, 3), binary=True
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(VECTORIZERS))
+@pytest.mark.parametrize("rows", [1, ROW_BY_ROW_MAX, ROW_BY_ROW_MAX + 1, 60])
+def test_text_pipelines_match_predict_proba(kind, rows):
+    pipe = text_pipeline(VECTORIZERS[kind]())
+    fast = compile_linear_rows(pipe)
+    assert fast is not None
+    texts = messages(rows, seed=7)[:rows]
+    batch = [{"message": t} for t in texts]
+    expected = pipe.predict_proba(pd.DataFrame({"message": texts}))
+    np.testing.assert_allclose(fast(batch), expected, rtol=1e-9, atol=1e-12)
+    # a word seen before (cached n-grams) gives the same answer again
+    np.testing.assert_allclose(fast(batch), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_tabular_multiclass_with_scaler_and_passthrough():
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(rng.normal(size=(300, 4)), columns=["a", "b", "c", "d"])
+    target = np.digitize(frame["a"] + frame["c"], [-0.5, 0.5])  # three classes
+    pipe = Pipeline(
+        [
+            (
+                "columns",
+                ColumnTransformer(
+                    [
+                        ("scaled", StandardScaler(), ["a", "b"]),
+                        ("raw", "passthrough", ["c", "d"]),
+                    ]
+                ),
+            ),
+            ("clf", LogisticRegression(max_iter=500)),
+        ]
+    ).fit(frame, target)
+    fast = compile_linear_rows(pipe)
+    assert fast is not None
+    for n in (1, 3, 50):
+        rows = frame.head(n).to_dict(orient="records")
+        np.testing.assert_allclose(
+            fast(rows), pipe.predict_proba(frame.head(n)), rtol=1e-9, atol=1e-12
+        )
+
+
+def test_mixed_text_and_numbers():
+    texts = messages(200, seed=5)
+    frame = pd.DataFrame({"message": texts, "hour": np.arange(len(texts)) % 24})
+    pipe = Pipeline(
+        [
+            (
+                "columns",
+                ColumnTransformer(
+                    [
+                        ("text", TfidfVectorizer(), "message"),
+                        ("num", StandardScaler(), ["hour"]),
+                    ]
+                ),
+            ),
+            ("clf", LogisticRegression(max_iter=500)),
+        ]
+    ).fit(frame, labels_for(texts))
+    fast = compile_linear_rows(pipe)
+    rows = frame.head(12).to_dict(orient="records")
+    np.testing.assert_allclose(
+        fast(rows), pipe.predict_proba(frame.head(12)), rtol=1e-9, atol=1e-12
+    )
+
+
+def test_other_shapes_are_not_compiled():
+    texts = messages(100)
+    forest = Pipeline(
+        [
+            ("columns", ColumnTransformer([("text", CountVectorizer(), "message")])),
+            ("clf", RandomForestClassifier(n_estimators=3, random_state=0)),
+        ]
+    ).fit(pd.DataFrame({"message": texts}), labels_for(texts))
+    assert compile_linear_rows(forest) is None
+    callable_analyzer = text_pipeline(CountVectorizer(analyzer=str.split))
+    assert compile_linear_rows(callable_analyzer) is None
+    remainder = Pipeline(
+        [
+            (
+                "columns",
+                ColumnTransformer(
+                    [("text", CountVectorizer(), "message")], remainder="passthrough"
+                ),
+            ),
+            ("clf", LogisticRegression()),
+        ]
+    ).fit(pd.DataFrame({"message": texts, "x": range(len(texts))}), labels_for(texts))
+    assert compile_linear_rows(remainder) is None
+
+
+def test_verification_rejects_a_predictor_that_disagrees():
+    pipe = text_pipeline(TfidfVectorizer())
+    fast = compile_linear_rows(pipe)
+    texts = messages(5)
+    samples = [([{"message": t} for t in texts], pd.DataFrame({"message": texts}))]
+    assert verified_rows(pipe, fast, samples) is fast
+
+    def off_by_a_little(rows):
+        return fast(rows) + 1e-6
+
+    def broken(rows):
+        raise KeyError("message")
+
+    assert verified_rows(pipe, off_by_a_little, samples) is None
+    assert verified_rows(pipe, broken, samples) is None
+    assert verified_rows(pipe, None, samples) is None
