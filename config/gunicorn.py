@@ -13,7 +13,9 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
-# Request line and header caps (the body cap is Django's DATA_UPLOAD_MAX_MEMORY_SIZE).
+# Request line and header caps. gunicorn has no body cap: config/wsgi.py refuses a
+# Content-Length over the largest accepted body (core/wsgi_limits.py), Django and
+# the prediction parser cap what a view reads.
 limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190

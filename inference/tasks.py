@@ -14,6 +14,7 @@ from core.metrics import JOB_DURATION, JOB_FAILURES
 logger = logging.getLogger(__name__)
 
 SLICE_SECONDS = 600
+RETRY_MAX_SECONDS = 60  # back-off cap of a failed slice
 
 
 @shared_task(
@@ -39,7 +40,9 @@ def batch_score(self, job_id: str) -> str:
     except Exception:
         JOB_FAILURES.labels("inference.batch_score").inc()
         logger.exception("batch job %s: attempt failed", job_id)
-        raise self.retry(countdown=min(60, 2**self.request.retries)) from None
+        raise self.retry(
+            countdown=min(RETRY_MAX_SECONDS, 2**self.request.retries)
+        ) from None
     if job.status == BatchStatus.RUNNING and job.rows_done < job.rows_total:
         batch_score.delay(job_id)  # next slice
     JOB_DURATION.labels("inference.batch_score", job.status).observe(

@@ -16,11 +16,36 @@ from sklearn.preprocessing import StandardScaler
 
 from inference.linearpath import ROW_BY_ROW_MAX, compile_linear_rows, verified_rows
 
-WORDS = (
-    "free win prize call now txt claim cash urgent hello see you later "
-    "lunch tomorrow ok love mum £1000 0800 www.win.com Ünïcode ÉCOLE 🙂 "
-    "can't it's T&C's 2nd"
-).split()
+WORDS = [
+    "free",
+    "win",
+    "prize",
+    "call",
+    "now",
+    "txt",
+    "claim",
+    "cash",
+    "urgent",
+    "hello",
+    "see",
+    "you",
+    "later",
+    "lunch",
+    "tomorrow",
+    "ok",
+    "love",
+    "mum",
+    "£1000",
+    "0800",
+    "www.win.com",
+    "Ünïcode",
+    "ÉCOLE",
+    "🙂",
+    "can't",
+    "it's",
+    "T&C's",
+    "2nd",
+]
 
 
 def messages(count: int, seed: int = 0) -> list[str]:
@@ -36,9 +61,7 @@ def messages(count: int, seed: int = 0) -> list[str]:
 
 def labels_for(texts: list[str]) -> list[str]:
     spam = {"free", "win", "prize", "claim", "cash", "urgent", "£1000", "0800"}
-    return [
-        "spam" if len(spam & set(t.lower().split())) >= 2 else "ham" for t in texts
-    ]
+    return ["spam" if len(spam & set(t.lower().split())) >= 2 else "ham" for t in texts]
 
 
 def text_pipeline(vectorizer) -> Pipeline:
