@@ -55,6 +55,14 @@ run: setup ## set up, then run web (http://127.0.0.1:8000), worker and beat; Ctr
 test: $(VENV)/.dev ## set up and run the whole test suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+.PHONY: reliability
+reliability: $(VENV)/.dev ## all 16 RELIABILITY checks on a live production-like stack (PostgreSQL on 127.0.0.1:5432, redis-server); writes docs/reliability.md
+	$(PY) -m tests.reliability.run --report docs/reliability.md $(RELIABILITY_ARGS)
+
+.PHONY: reliability-fast
+reliability-fast: $(VENV)/.dev ## the CI part of the reliability suite (deploy, authorization matrix, bad input, fuzzing, 2,000-request count equality)
+	$(PY) -m tests.reliability.run --fast $(RELIABILITY_ARGS)
+
 .PHONY: reliability-inference
 reliability-inference: $(VENV)/.dev ## inference reliability checks at full size (needs DATABASE_URL=postgres://..., REDIS_URL)
 	INFERENCE_LOAD_REQUESTS=10000 MODELGATE_REQUIRE_SERVICES=1 $(BIN)/pytest tests/inference/test_live_serving.py tests/inference/test_stream.py tests/inference/test_validation_matrix.py $(PYTEST_ARGS)
