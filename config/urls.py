@@ -23,6 +23,8 @@ urlpatterns = [
     path("", include("monitoring.urls")),
 ]
 
+handler404 = core_views.not_found
+
 admin.site.site_header = "Modelgate administration"
 admin.site.site_title = "Modelgate"
 admin.site.index_title = "Models, approvals and monitors"

@@ -1,9 +1,10 @@
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import JsonResponse
-from django.views import View
+from django.views import View, defaults
 from django.views.generic import TemplateView
 
+from core.exceptions import error_body
 from core.health import readiness
 from core.throttling import LoginThrottle
 from governance.selectors import registered_model_list
@@ -74,3 +75,13 @@ class ThrottledLoginView(auth_views.LoginView):
         else:
             throttle.record_failure(address, username)
         return response
+
+
+def not_found(request, exception):
+    """404 for an address no route matches: JSON under the API (its clients
+    read JSON errors, as from every API view), Django's page elsewhere."""
+    if request.path.startswith(("/api/", "/invocations")):
+        return JsonResponse(
+            error_body("not_found", "no such endpoint or object"), status=404
+        )
+    return defaults.page_not_found(request, exception)
