@@ -7,10 +7,20 @@ alias moves, served from a local copy when MLflow is unreachable.
 - ``MODEL_CACHE_DIR/aliases.json`` remembers the last version seen for each
   alias, so a process that starts while MLflow is down still knows what to
   serve.
-- A daemon thread checks the served aliases every ``ALIAS_POLL_SECONDS`` (one
-  MLflow call per model). When an alias moves, the new version is loaded in
-  that thread and then swapped in by replacing one dictionary entry: requests
-  in flight keep the object they already hold, new requests get the new one.
+- Every process sharing a cache folder (the web workers and Celery workers of
+  one machine) runs a daemon watcher thread, but only one of them, the holder
+  of the folder's lease (an ``flock`` the operating system releases when its
+  process dies), asks MLflow: every ``ALIAS_POLL_SECONDS``, one call per alias
+  ever served from the folder. When an alias moved, it downloads the new
+  version once and records it in ``aliases.json``; the other processes read
+  that file every second and swap from the local copy. On an MLflow server
+  with basic-auth, where every call costs the server a password hash, this
+  keeps the cost of watching and of a promotion the same whatever the number
+  of workers.
+- A swap replaces one dictionary entry: requests in flight keep the object
+  they already hold, new requests get the new one.
+- A version is downloaded by one process at a time (a per-version lock);
+  processes asking for it meanwhile wait and use that copy.
 - Prediction uses the raw scikit-learn estimator (validation is done by
   ``inference.validation`` against the signature); models without one fall
   back to MLflow's pyfunc ``predict``.
@@ -18,6 +28,7 @@ alias moves, served from a local copy when MLflow is unreachable.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -46,6 +57,70 @@ META_FILE = "meta.json"
 # again (a newly set alias is served at the latest this much later).
 MISSING_TTL_SECONDS = 5.0
 ALIASES_FILE = "aliases.json"
+LEASE_FILE = ".alias-watcher.lease"
+# How often a process without the lease reads aliases.json (a local file).
+FOLLOW_SECONDS = 1.0
+# After a version failed to load for an alias, how long before trying again.
+LOAD_RETRY_SECONDS = 30.0
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: every process polls MLflow
+    fcntl = None
+
+
+class Lease:
+    """An exclusive, non-blocking ``flock`` on a file, held until released or
+    until the process exits (the kernel drops it with the process)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def try_acquire(self) -> bool:
+        if self._fd is not None:
+            return True
+        if fcntl is None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                os.close(self._fd)
+            self._fd = None
+
+
+@contextlib.contextmanager
+def file_lock(path: Path):
+    """A blocking exclusive ``flock`` on ``path`` for the ``with`` block."""
+    if fcntl is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 class ModelNotFound(NotFoundError):
@@ -180,6 +255,8 @@ class ModelCache:
         # names, aliases and versions MLflow said do not exist, until when:
         # unknown names in requests must not each cost an MLflow call
         self._missing: dict[tuple, tuple[float, ModelNotFound]] = {}
+        # (name, version) that failed to load for an alias swap, until when
+        self._failed: dict[tuple[str, int], float] = {}
 
     # ------------------------------------------------------------ lookup
     def get(
@@ -224,6 +301,7 @@ class ModelCache:
         self._loaded.clear()
         self._aliases.clear()
         self._missing.clear()
+        self._failed.clear()
         self._watcher = None
         self._watcher_pid = None
         self._stop = threading.Event()
@@ -290,6 +368,13 @@ class ModelCache:
         final = self.root / safe_folder(name) / str(version)
         if (final / META_FILE).is_file():
             return final
+        # one download per machine: the others wait for it and use its copy
+        with file_lock(final.parent / f".{version}.lock"):
+            if (final / META_FILE).is_file():
+                return final
+            return self._download(name, version, final)
+
+    def _download(self, name: str, version: int, final: Path) -> Path:
         try:
             rv = registry.version_get(name, version)
         except registry.RegistryNotFound as exc:
@@ -342,7 +427,8 @@ class ModelCache:
             return {}
 
     def _remember_alias(self, name: str, alias: str, version: int) -> None:
-        with self._file_lock:
+        # read-modify-write across the processes sharing the folder
+        with self._file_lock, file_lock(self.root / f".{ALIASES_FILE}.lock"):
             data = self._alias_file()
             if data.get(name, {}).get(alias) == version:
                 return
@@ -377,16 +463,41 @@ class ModelCache:
             self._watcher.start()
 
     def _watch(self, stop: threading.Event) -> None:
-        while not stop.wait(self.poll_seconds):
-            self.refresh_aliases()
+        """The watcher thread: polls MLflow while it holds the folder's lease,
+        follows ``aliases.json`` otherwise (and takes the lease over when its
+        holder is gone)."""
+        lease = Lease(self.root / LEASE_FILE)
+        tick = min(self.poll_seconds, FOLLOW_SECONDS)
+        next_poll = 0.0
+        try:
+            while not stop.wait(tick):
+                try:
+                    if lease.try_acquire():
+                        if time.monotonic() >= next_poll:
+                            next_poll = time.monotonic() + self.poll_seconds
+                            self.refresh_aliases(machine=True)
+                    else:
+                        self.follow_aliases()
+                except Exception:  # the watcher must outlive any one failure
+                    logger.exception("alias watcher: check failed")
+        finally:
+            lease.release()
 
-    def refresh_aliases(self) -> list[tuple[str, str, int, int]]:
-        """Check every served alias once; load and swap those that moved.
+    def refresh_aliases(self, machine: bool = False) -> list[tuple[str, str, int, int]]:
+        """Check every served alias once with MLflow; load and swap those that
+        moved. With ``machine``, also check the aliases other processes of
+        this cache folder serve (from ``aliases.json``), downloading their new
+        versions so those processes only have to load them.
 
-        Returns the swaps made as ``(name, alias, old, new)``.
+        Returns the swaps made in this process as ``(name, alias, old, new)``.
         """
         swaps = []
-        for (name, alias), current in list(self._aliases.items()):
+        watched = {key: current for key, current in list(self._aliases.items())}
+        if machine:
+            for name, aliases in self._alias_file().items():
+                for alias, version in aliases.items():
+                    watched.setdefault((name, alias), int(version))
+        for (name, alias), current in watched.items():
             try:
                 version = registry.alias_resolve(name, alias)
             except registry.RegistryError as exc:
@@ -394,23 +505,61 @@ class ModelCache:
                 continue
             if version is None or version == current:
                 continue
-            try:
-                self._load_version(name, version)
-            except Exception:
-                logger.exception(
-                    "cannot load %s v%s for %s; still serving v%s",
-                    name,
-                    version,
-                    alias,
-                    current,
-                )
+            if (name, alias) not in self._aliases:
+                try:  # served by another process: fetch it for that process
+                    self._ensure_local(name, version)
+                except Exception:
+                    logger.exception(
+                        "cannot download %s v%s for %s", name, version, alias
+                    )
+                    continue
+                self._remember_alias(name, alias, version)
                 continue
-            self._aliases[(name, alias)] = version
-            self._remember_alias(name, alias, version)
-            self._publish(name, alias, version)
-            logger.info("%s@%s swapped: v%s → v%s", name, alias, current, version)
-            swaps.append((name, alias, current, version))
+            swap = self._swap(name, alias, current, version)
+            if swap:
+                swaps.append(swap)
         return swaps
+
+    def follow_aliases(self) -> list[tuple[str, str, int, int]]:
+        """Swap the served aliases whose version in ``aliases.json`` (written
+        by the process that polls MLflow) differs from the one served here."""
+        swaps = []
+        recorded = self._alias_file()
+        for (name, alias), current in list(self._aliases.items()):
+            version = recorded.get(name, {}).get(alias)
+            if version is None or int(version) == current:
+                continue
+            swap = self._swap(name, alias, current, int(version), remember=False)
+            if swap:
+                swaps.append(swap)
+        return swaps
+
+    def _swap(
+        self, name: str, alias: str, current: int, version: int, remember=True
+    ) -> tuple[str, str, int, int] | None:
+        """Load ``version`` and serve it for ``alias``; None if it cannot load
+        (``current`` stays served, and the load is tried again after
+        ``LOAD_RETRY_SECONDS``)."""
+        if self._failed.get((name, version), 0.0) > time.monotonic():
+            return None
+        try:
+            self._load_version(name, version)
+        except Exception:
+            self._failed[(name, version)] = time.monotonic() + LOAD_RETRY_SECONDS
+            logger.exception(
+                "cannot load %s v%s for %s; still serving v%s",
+                name,
+                version,
+                alias,
+                current,
+            )
+            return None
+        self._aliases[(name, alias)] = version
+        if remember:
+            self._remember_alias(name, alias, version)
+        self._publish(name, alias, version)
+        logger.info("%s@%s swapped: v%s → v%s", name, alias, current, version)
+        return (name, alias, current, version)
 
 
 def _build(folder: Path) -> ServedModel:

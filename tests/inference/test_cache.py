@@ -71,3 +71,151 @@ def test_unknown_names_are_remembered_briefly(served_sms, monkeypatch):
     with pytest.raises(cache.ModelNotFound):
         model_cache().get(name="no-such-model")
     assert len(calls) == 2
+
+
+# ---------------------------------------------- one watcher per cache folder
+def test_lease_is_held_by_one_process_and_freed_when_it_dies(tmp_path):
+    import subprocess
+    import sys
+
+    from inference.cache import Lease
+
+    path = tmp_path / "lease"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; sys.path.insert(0, '.');"
+            "from inference.cache import Lease;"
+            f"assert Lease({str(path)!r}).try_acquire(); print('held', flush=True);"
+            "time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        mine = Lease(path)
+        assert not mine.try_acquire()  # another process holds it
+        holder.kill()
+        holder.wait(10)
+        assert mine.try_acquire()  # the kernel released it with the process
+        assert Lease(path).try_acquire() is False  # one holder at a time
+        mine.release()
+        assert Lease(path).try_acquire()
+    finally:
+        holder.kill()
+
+
+def test_followers_swap_from_the_file_the_poller_writes(served_sms, tmp_path):
+    """Two caches on one folder (two workers): the poller asks MLflow, the
+    follower only reads aliases.json and loads the poller's copy."""
+    from inference.cache import ModelCache
+
+    v1 = registry.version_get("sms-spam", served_sms.version)
+    v2 = int(
+        registry.client()
+        .create_model_version("sms-spam", v1.source, v1.run_id, tags=v1.tags)
+        .version
+    )
+    poller = ModelCache(tmp_path, poll_seconds=0)
+    follower = ModelCache(tmp_path, poll_seconds=0)
+    assert poller.get(name="sms-spam").version == v1.version
+    assert follower.get(name="sms-spam").version == v1.version
+    registry.alias_set("sms-spam", "production", v2)
+    try:
+        assert follower.follow_aliases() == []  # nothing recorded yet
+        assert poller.refresh_aliases(machine=True) == [
+            ("sms-spam", "production", v1.version, v2)
+        ]
+        calls = []
+        real = registry.alias_resolve
+        try:
+            registry.alias_resolve = lambda *a: calls.append(a) or real(*a)
+            assert follower.follow_aliases() == [
+                ("sms-spam", "production", v1.version, v2)
+            ]
+        finally:
+            registry.alias_resolve = real
+        assert calls == []  # the follower never asked MLflow
+        assert follower.get(name="sms-spam").version == v2
+    finally:
+        registry.alias_set("sms-spam", "production", v1.version)
+
+
+def test_the_poller_downloads_what_only_other_processes_serve(served_sms, tmp_path):
+    from inference.cache import ModelCache, safe_folder
+
+    v1 = registry.version_get("sms-spam", served_sms.version)
+    v2 = int(
+        registry.client()
+        .create_model_version("sms-spam", v1.source, v1.run_id, tags=v1.tags)
+        .version
+    )
+    ModelCache(tmp_path, poll_seconds=0).get(name="sms-spam")  # another worker
+    poller = ModelCache(tmp_path, poll_seconds=0)  # serves nothing itself
+    registry.alias_set("sms-spam", "production", v2)
+    try:
+        assert poller.refresh_aliases() == []  # without machine: only its own
+        assert not (tmp_path / safe_folder("sms-spam") / str(v2)).exists()
+        assert poller.refresh_aliases(machine=True) == []  # nothing swapped here
+        assert (tmp_path / safe_folder("sms-spam") / str(v2) / "meta.json").is_file()
+        assert poller._alias_file()["sms-spam"]["production"] == v2
+    finally:
+        registry.alias_set("sms-spam", "production", v1.version)
+
+
+def test_a_version_is_downloaded_once_however_many_ask_at_once(
+    served_sms, tmp_path, monkeypatch
+):
+    import threading
+
+    from inference.cache import ModelCache
+
+    downloads = []
+    real = registry.version_download
+
+    def counting(name, version, dst):
+        downloads.append((name, version))
+        return real(name, version, dst)
+
+    monkeypatch.setattr(registry, "version_download", counting)
+    caches = [ModelCache(tmp_path, poll_seconds=0) for _ in range(4)]
+    barrier = threading.Barrier(len(caches))
+    versions = []
+
+    def load(cache):
+        barrier.wait()
+        versions.append(cache.get(name="sms-spam", version=served_sms.version).version)
+
+    threads = [threading.Thread(target=load, args=(c,)) for c in caches]
+    [t.start() for t in threads]
+    [t.join(120) for t in threads]
+    assert versions == [served_sms.version] * 4
+    assert downloads == [("sms-spam", served_sms.version)]
+
+
+def test_a_version_that_fails_to_load_is_retried_later_not_every_tick(
+    served_sms, tmp_path, monkeypatch
+):
+    from inference import cache as cache_module
+    from inference.cache import ModelCache
+
+    follower = ModelCache(tmp_path, poll_seconds=0)
+    current = follower.get(name="sms-spam").version
+    attempts = []
+
+    def broken(name, version):
+        attempts.append(version)
+        raise RuntimeError("unreadable model")
+
+    monkeypatch.setattr(follower, "_load_version", broken)
+    follower._remember_alias("sms-spam", "production", 999)
+    assert follower.follow_aliases() == []
+    assert follower.follow_aliases() == []
+    assert attempts == [999]  # the second tick did not try again
+    assert follower.get(name="sms-spam").version == current
+    monkeypatch.setattr(cache_module, "LOAD_RETRY_SECONDS", 0.0)
+    follower._failed.clear()
+    follower.follow_aliases()
+    assert attempts == [999, 999]
