@@ -76,6 +76,9 @@ class Stack:
     db_name: str = "modelgate_reliability"
     mlflow_db_name: str = "mlflow_reliability"
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # added to the environment of every process started from now on (a check
+    # that sets it restarts the processes concerned, and clears it after)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir).resolve()
@@ -130,6 +133,7 @@ class Stack:
             "GUNICORN_WORKERS": str(self.web_workers),
             "GUNICORN_ACCESSLOG": str(self.logs / "access.log"),
         }
+        env.update(self.extra_env)
         env.update(extra)
         return env
 
@@ -212,7 +216,10 @@ class Stack:
         wait_for(lambda: port_is_open(self.ports.redis), "Redis", 20)
 
     def start_smtp(self) -> None:
-        self.maildir.mkdir(parents=True, exist_ok=True)
+        # aiosmtpd's Mailbox handler creates the maildir's folders only when
+        # the maildir itself does not exist yet: create them all here
+        for sub in ("tmp", "new", "cur"):
+            (self.maildir / sub).mkdir(parents=True, exist_ok=True)
         self._spawn(
             "smtp",
             [
