@@ -60,8 +60,12 @@ reliability: $(VENV)/.dev ## all 16 RELIABILITY checks on a live production-like
 	$(PY) -m tests.reliability.run --report docs/reliability.md $(RELIABILITY_ARGS)
 
 .PHONY: reliability-fast
-reliability-fast: $(VENV)/.dev ## the CI part of the reliability suite (deploy, authorization matrix, bad input, fuzzing, 2,000-request count equality)
+reliability-fast: $(VENV)/.dev ## the CI part of the reliability suite (every check but the slow outage drills 10-12, CI-sized)
 	$(PY) -m tests.reliability.run --fast $(RELIABILITY_ARGS)
+
+.PHONY: reliability-faults
+reliability-faults: $(VENV)/.dev ## break each invariant on purpose (tests/reliability/faults) and show its check fails; writes docs/reliability-faults.md
+	$(PY) -m tests.reliability.run --fast --faults --report docs/reliability-faults.md $(RELIABILITY_ARGS)
 
 .PHONY: reliability-inference
 reliability-inference: $(VENV)/.dev ## inference reliability checks at full size (needs DATABASE_URL=postgres://..., REDIS_URL)

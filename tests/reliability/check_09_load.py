@@ -1,18 +1,80 @@
 """Count equality under load: N predictions at concurrency 16, each with its
 own X-Request-ID → no 5xx, exactly one log row per 2xx answer, no request id
-logged twice, and every row logged with the version its answer reported."""
+logged twice, and every row logged with the version its answer reported.
+
+Then client retries: a sample of the answered requests is sent again with the
+same X-Request-ID and body, two copies of each at once → every retry gets the
+stored answer (same prediction ids), and not one log row is added."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import statistics
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 NUMBER = 9
 TITLE = "Count equality under load"
 FAST = True
 
 CONCURRENCY = 16
+
+
+def _send(ctx, request_id: str, inputs: dict) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", ctx.stack.ports.web, timeout=30)
+    try:
+        conn.request(
+            "POST",
+            "/api/v1/models/sms-spam/predict",
+            json.dumps({"inputs": [inputs]}),
+            {
+                "Content-Type": "application/json",
+                "Authorization": f"Token {ctx.accounts['api_client'].token}",
+                "X-Request-ID": request_id,
+            },
+        )
+        response = conn.getresponse()
+        raw = response.read()
+        try:
+            return response.status, json.loads(raw)
+        except ValueError:
+            return response.status, {}
+    finally:
+        conn.close()
+
+
+def _retries(ctx, ok, PredictionLog) -> None:
+    """Each sampled request twice more, the two copies at the same time."""
+    sample = [r for r in ok[:: max(1, len(ok) // (100 if ctx.fast else 500))]]
+    ids = [r.request_id for r in sample]
+    inputs = dict(
+        PredictionLog.objects.filter(request_id__in=ids).values_list(
+            "request_id", "inputs"
+        )
+    )
+    before = PredictionLog.objects.filter(request_id__in=ids).count()
+    first = {r.request_id: r.body["predictions"][0]["prediction_id"] for r in sample}
+    jobs = [(rid, inputs[rid]) for rid in ids if rid in inputs for _ in range(2)]
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        answers = list(pool.map(lambda job: (job[0], *_send(ctx, *job)), jobs))
+    statuses = Counter(status for _, status, _ in answers)
+    same = sum(
+        1
+        for rid, status, body in answers
+        if status == 200
+        and (body.get("predictions") or [{}])[0].get("prediction_id") == first[rid]
+    )
+    after = PredictionLog.objects.filter(request_id__in=ids).count()
+    ctx.say(f"retries: {len(jobs)} ({len(ids)} request ids × 2, pairs at once)")
+    ctx.figure("retry answers", dict(sorted(statuses.items())), set(statuses) == {200})
+    ctx.figure(
+        "retries answered with the stored response",
+        f"{same}/{len(jobs)}",
+        same == len(jobs) == 2 * len(ids),
+    )
+    ctx.figure("log rows added by retries", after - before, after == before == len(ids))
 
 
 def run(ctx) -> None:
@@ -82,3 +144,4 @@ def run(ctx) -> None:
         "rows whose version differs from the answer", wrong_version, not wrong_version
     )
     ctx.say(f"versions logged: {dict(versions)}")
+    _retries(ctx, ok, PredictionLog)

@@ -15,7 +15,7 @@ from tests.reliability import drills as h
 
 NUMBER = 11
 TITLE = "Worker killed mid-job"
-FAST = True
+FAST = False  # minutes of waiting on purpose: `make reliability` runs it
 
 WORKER_ENV = {
     "MONITORING_REPORT_LEASE_SECONDS": "30",

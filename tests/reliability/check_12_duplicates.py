@@ -11,7 +11,7 @@ from tests.reliability import drills as h
 
 NUMBER = 12
 TITLE = "Duplicate delivery"
-FAST = True
+FAST = False  # minutes of waiting on purpose: `make reliability` runs it
 
 
 def _log_offset(ctx, name: str) -> int:

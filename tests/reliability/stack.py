@@ -79,6 +79,9 @@ class Stack:
     # added to the environment of every process started from now on (a check
     # that sets it restarts the processes concerned, and clears it after)
     extra_env: dict[str, str] = field(default_factory=dict)
+    # the environment of a fault (tests/reliability/faults) switched on for
+    # the whole stack; kept apart from extra_env, which checks set themselves
+    fault_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir).resolve()
@@ -133,6 +136,7 @@ class Stack:
             "GUNICORN_WORKERS": str(self.web_workers),
             "GUNICORN_ACCESSLOG": str(self.logs / "access.log"),
         }
+        env.update(self.fault_env)
         env.update(self.extra_env)
         env.update(extra)
         return env
