@@ -201,6 +201,14 @@ def main() -> None:
     parser.add_argument(
         "--only", help="comma-separated server names to run (tuning runs)"
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE[,KEY=VALUE]",
+        help="an extra Modelgate server with these environment variables, "
+        "measured side by side with the others (tuning runs; repeatable)",
+    )
     args = parser.parse_args()
 
     if not shutil.which("wrk"):
@@ -331,6 +339,20 @@ def main() -> None:
             base_env,
         ),
     ]
+    for i, spec in enumerate(args.variant):
+        name, _, assignments = spec.partition(":")
+        extra = dict(a.split("=", 1) for a in assignments.split(",") if a)
+        port = 8118 + i
+        servers.append(
+            Server(
+                name,
+                port,
+                predict,
+                auth,
+                gunicorn,
+                {**mg_env, **extra, "GUNICORN_BIND": f"127.0.0.1:{port}"},
+            )
+        )
     if args.only:
         servers = [s for s in servers if s.name in args.only.split(",")]
     payloads = {rows: body(rows) for rows in row_counts}
