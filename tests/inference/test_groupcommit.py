@@ -3,8 +3,9 @@
 import threading
 import time
 
+import psycopg
 import pytest
-from django.db import IntegrityError, connection
+from django.db import DatabaseError, IntegrityError, connection
 
 from inference import groupcommit
 from inference.models import PredictionLog, StoredResponse
@@ -96,3 +97,70 @@ def test_a_conflict_fails_only_its_own_request(transactional_db, monkeypatch):
     assert set(outcomes.values()) == {"ok"}
     assert PredictionLog.objects.count() == 5
     assert StoredResponse.objects.count() == 6
+
+
+# -------------------------------------- health check skipped when just used
+def _request_boundary() -> None:
+    """What Django does at the start and end of every request."""
+    connection.close_if_unusable_or_obsolete()
+
+
+def _counting_health_checks(monkeypatch) -> list:
+    checks = []
+    from django.db import connections
+
+    wrapper = type(connections["default"])
+    real = wrapper.is_usable
+
+    def is_usable(self):
+        checks.append(1)
+        return real(self)
+
+    monkeypatch.setattr(wrapper, "is_usable", is_usable)
+    return checks
+
+
+def test_a_connection_that_just_wrote_skips_the_next_health_check(
+    transactional_db, monkeypatch
+):
+    # given health checks on and a connection that has just written a group
+    connection.health_check_enabled = True
+    checks = _counting_health_checks(monkeypatch)
+    committer = groupcommit.GroupCommitter()
+    committer.write([_log(1)])
+    # when the next request writes within the window
+    _request_boundary()
+    committer.write([_log(2)])
+    # then no SELECT 1 was spent
+    assert checks == []
+    # but after the window the check runs again
+    monkeypatch.setattr(groupcommit, "ALIVE_WINDOW_SECONDS", 0.0)
+    _request_boundary()
+    committer.write([_log(3)])
+    assert checks == [1]
+    assert PredictionLog.objects.count() == 3
+
+
+def test_a_connection_that_died_within_the_window_fails_loudly_then_recovers(
+    transactional_db,
+):
+    # given a connection that has just written, then is killed by the server
+    connection.health_check_enabled = True
+    committer = groupcommit.GroupCommitter()
+    committer.write([_log(1)])
+    pid = connection.connection.info.backend_pid
+    params = connection.get_connection_params()
+    with psycopg.connect(**params, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    _request_boundary()
+    # when the next request writes within the window: an error, not a 2xx
+    with pytest.raises(DatabaseError):
+        committer.write([_log(2)])
+    # then Django drops the dead connection at the end of that request, and
+    # the next request writes on a new one
+    _request_boundary()
+    committer.write([_log(3)])
+    assert sorted(PredictionLog.objects.values_list("request_id", flat=True)) == [
+        "1",
+        "3",
+    ]
