@@ -9,6 +9,7 @@ mode, a local MLflow store and a filesystem Celery broker, all under
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -78,10 +79,22 @@ TEMPLATES = [
     },
 ]
 
+
 # ------------------------------------------------------------------- database
-DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
-}
+def _database(url: str) -> dict:
+    """The default database from DATABASE_URL; unset or empty: SQLite under
+    the data folder."""
+    url = url.strip() or f"sqlite:///{DATA_DIR / 'db.sqlite3'}"
+    config = environ.Env.db_url_config(url)
+    if not config.get("ENGINE"):
+        raise ImproperlyConfigured(
+            f"DATABASE_URL {url.split('://')[0]!r}:// is not a database URL "
+            "(use postgres://user:password@host:5432/name or sqlite:///path)"
+        )
+    return config
+
+
+DATABASES = {"default": _database(env.str("DATABASE_URL", default=""))}
 
 
 def _tune_database(db: dict) -> dict:
@@ -163,7 +176,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 
 # ------------------------------------------------------------------- e-mail
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default=f"filemail://{DATA_DIR / 'mail'}")
+# unset or empty: each message as a file under the data folder
+EMAIL_CONFIG = environ.Env.email_url_config(
+    env.str("EMAIL_URL", default="").strip() or f"filemail://{DATA_DIR / 'mail'}"
+)
 vars().update(EMAIL_CONFIG)
 if (
     EMAIL_CONFIG.get("EMAIL_BACKEND")
@@ -296,8 +312,9 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 
 # -------------------------------------------------------------------- MLflow
 MLFLOW_DIR = DATA_DIR / "mlflow"
-MLFLOW_TRACKING_URI = env.str(
-    "MLFLOW_TRACKING_URI", default=f"sqlite:///{MLFLOW_DIR / 'mlflow.db'}"
+MLFLOW_TRACKING_URI = (
+    env.str("MLFLOW_TRACKING_URI", default="").strip()
+    or f"sqlite:///{MLFLOW_DIR / 'mlflow.db'}"
 )
 MLFLOW_REGISTRY_URI = env.str("MLFLOW_REGISTRY_URI", default="") or MLFLOW_TRACKING_URI
 # Where new experiments store artifacts when the tracking URI is a local store.

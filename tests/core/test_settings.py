@@ -72,3 +72,16 @@ def test_explicit_broker_url_wins_over_redis_url(tmp_path):
         CELERY_BROKER_URL="redis://h:1/2",
     )
     assert s["broker"] == "redis://h:1/2"
+
+
+def test_empty_variables_mean_the_embedded_defaults(tmp_path):
+    # `DATABASE_URL= make run` (an unset-looking empty value) must not crash
+    s = settings_with(
+        tmp_path,
+        DATABASE_URL="",
+        REDIS_URL="",
+        MLFLOW_TRACKING_URI="",
+        CELERY_BROKER_URL="",
+        EMAIL_URL="  ",
+    )
+    assert s == settings_with(tmp_path)
