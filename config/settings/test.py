@@ -26,6 +26,11 @@ MODELGATE["RATE_LIMIT_PREFIX"] = f"mg-test:rate:{_TMP.name}"
 
 if env.str("TEST_DATABASE_NAME", default=""):
     DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME")}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # a file, not Django's shared-cache in-memory database: tests with a real
+    # worker thread then get WAL and the busy timeout, as `make run` does,
+    # instead of "database table is locked"
+    DATABASES["default"]["TEST"] = {"NAME": str(_TMP / "test.sqlite3")}
 
 CACHES = {
     "default": {
