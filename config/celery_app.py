@@ -4,6 +4,8 @@ import os
 
 from celery import Celery, signals
 
+from core.broker import guard_redis_channel_close
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 # Evidently sends usage telemetry by default; a self-hosted service must not.
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -12,6 +14,7 @@ os.environ.setdefault("EVIDENTLY_DISABLE_TELEMETRY", "1")
 app = Celery("modelgate")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+guard_redis_channel_close()
 
 
 @signals.task_prerun.connect
