@@ -27,6 +27,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 from uuid import UUID
 
+import psycopg
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from inference.models import PredictionLog
@@ -144,8 +145,6 @@ def prediction_logs_insert(logs: Sequence[PredictionLog | LogRow]) -> None:
 def _execute_bound(conn, cursor, statement: str, params: list) -> None:
     """Run ``statement`` with server-side parameter binding on the connection
     of Django's ``cursor`` (opened by Django: health check, thread check)."""
-    import psycopg
-
     with conn.wrap_database_errors, psycopg.Cursor(cursor.cursor.connection) as raw:
         raw.execute(statement, params, prepare=False)
 
