@@ -91,7 +91,12 @@ def alert_notify(self, alert_id: int, event: str) -> bool:
         raise self.retry(exc=exc) from exc
 
 
-@shared_task(name="monitoring.tasks.rollups_update", time_limit=600, **COMMON)
+@shared_task(
+    name="monitoring.tasks.rollups_update",
+    time_limit=600,
+    soft_time_limit=540,
+    **COMMON,
+)
 def rollups_update() -> int:
     """Fold new log rows and request errors into the rollups."""
     from monitoring.services.rollups import (

@@ -107,3 +107,15 @@ def test_every_delay_and_limit_is_below_the_visibility_timeout(live_conf):
     too_long = {k: v for k, v in delays.items() if not v or v >= visibility}
     assert not too_long, f"not below visibility timeout {visibility}s: {too_long}"
     assert len(delays) > 10
+
+
+def test_every_soft_time_limit_is_below_the_hard_one(live_conf):
+    """Celery refuses to publish a task whose soft limit (its own or the global
+    default) exceeds its hard one: beat would log "Couldn't apply scheduled
+    task" on every tick and the task would never run."""
+    inverted = {
+        name: (task["soft_time_limit"], task["time_limit"])
+        for name, task in live_conf["tasks"].items()
+        if not task["soft_time_limit"] < task["time_limit"]
+    }
+    assert not inverted, f"soft >= hard time limit (soft, hard): {inverted}"
