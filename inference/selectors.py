@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from inference.models import BatchJob, PredictionLog, RequestError
 
@@ -266,19 +266,23 @@ def request_error_counts(*, model_name: str, start: datetime, end: datetime) -> 
 
 def request_error_minute_counts(
     *, start: datetime, end: datetime
-) -> list[tuple[str, int, datetime, int]]:
+) -> list[tuple[str, int, datetime, int, int]]:
     """Refused or failed requests in ``[start, end)`` counted per model, version
-    (0: not resolved) and minute, in one grouped query (for monitoring's rollups)."""
+    (0: not resolved) and minute, in one grouped query (for monitoring's
+    rollups): ``(name, version, minute, all errors, server errors (5xx))``."""
     from django.db.models.functions import TruncMinute
 
     rows = (
         RequestError.objects.filter(created_at__gte=start, created_at__lt=end)
         .annotate(minute=TruncMinute("created_at"))
         .values_list("model_name", "model_version", "minute")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("id"), server=Count("id", filter=Q(status_code__gte=500)))
         .order_by()
     )
-    return [(name, version or 0, minute, n) for name, version, minute, n in rows]
+    return [
+        (name, version or 0, minute, n, server)
+        for name, version, minute, n, server in rows
+    ]
 
 
 def prediction_list_for_client(*, client, model_name: str | None = None) -> QuerySet:

@@ -22,7 +22,16 @@ from monitoring.services.reports import report_request
 class AlertRuleInline(admin.TabularInline):
     model = AlertRule
     extra = 0
-    fields = ["kind", "severity", "threshold", "column", "metric", "minutes", "enabled"]
+    fields = [
+        "kind",
+        "severity",
+        "threshold",
+        "column",
+        "metric",
+        "minutes",
+        "count_client_errors",
+        "enabled",
+    ]
 
 
 class WindowForm(forms.Form):

@@ -66,17 +66,19 @@ def _rollups(
 
 
 def traffic_totals(*, model_name: str, start: datetime, end: datetime) -> dict:
-    """Predictions and errors of a model in ``[start, end)`` (minute rollups)."""
+    """Predictions, errors (4xx and 5xx), server errors (5xx) and outliers of a
+    model in ``[start, end)`` (minute rollups)."""
     rows = _rollups(
         model_name=model_name,
         start=start.replace(second=0, microsecond=0),
         end=end,
         granularity=Granularity.MINUTE,
-    ).values_list("requests", "errors", "outliers")
-    totals = {"requests": 0, "errors": 0, "outliers": 0}
-    for requests, errors, outliers in rows:
+    ).values_list("requests", "errors", "server_errors", "outliers")
+    totals = {"requests": 0, "errors": 0, "server_errors": 0, "outliers": 0}
+    for requests, errors, server_errors, outliers in rows:
         totals["requests"] += requests
         totals["errors"] += errors
+        totals["server_errors"] += server_errors
         totals["outliers"] += outliers
     return totals
 
@@ -84,7 +86,8 @@ def traffic_totals(*, model_name: str, start: datetime, end: datetime) -> dict:
 def traffic_series(
     *, model_name: str, start: datetime, end: datetime, granularity: str
 ) -> dict:
-    """Per bucket (all versions together): requests, error rate, latency
+    """Per bucket (all versions together): requests, error rate (refused or
+    failed requests, 4xx and 5xx), server error rate (5xx), latency
     p50/p95/p99, outlier rate, predictions per label."""
     merged: dict[datetime, dict] = {}
     for r in _rollups(
@@ -95,6 +98,7 @@ def traffic_series(
             {
                 "requests": 0,
                 "errors": 0,
+                "server_errors": 0,
                 "outliers": 0,
                 "hist": latency.empty_histogram(),
                 "labels": defaultdict(int),
@@ -102,6 +106,7 @@ def traffic_series(
         )
         b["requests"] += r.requests
         b["errors"] += r.errors
+        b["server_errors"] += r.server_errors
         b["outliers"] += r.outliers
         if r.latency_buckets:
             b["hist"] = latency.merge([b["hist"], r.latency_buckets])
@@ -114,6 +119,7 @@ def traffic_series(
         "requests": [merged[t]["requests"] for t in times],
         "errors": [merged[t]["errors"] for t in times],
         "error_rate": [],
+        "server_error_rate": [],
         "outlier_rate": [],
         "p50": [],
         "p95": [],
@@ -128,6 +134,9 @@ def traffic_series(
         b = merged[t]
         handled = b["requests"] + b["errors"]
         series["error_rate"].append(b["errors"] / handled if handled else None)
+        series["server_error_rate"].append(
+            b["server_errors"] / handled if handled else None
+        )
         series["outlier_rate"].append(
             b["outliers"] / b["requests"] if b["requests"] else None
         )
@@ -136,6 +145,7 @@ def traffic_series(
     series["totals"] = {
         "requests": sum(series["requests"]),
         "errors": sum(series["errors"]),
+        "server_errors": sum(merged[t]["server_errors"] for t in times),
         "p95": latency.percentile(
             latency.merge([merged[t]["hist"] for t in times]), 0.95
         )

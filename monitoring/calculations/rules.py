@@ -39,6 +39,22 @@ class Outcome:
     message: str
 
 
+def traffic_facts(
+    *, requests: int, errors: int, server_errors: int, count_client_errors: bool
+) -> dict:
+    """Facts of the traffic rules from a window's counts. The error rate is
+    over every handled request (served + refused + failed); its numerator is
+    the server failures (5xx) only, unless the rule also counts the requests
+    refused as the client's fault (4xx)."""
+    handled = requests + errors
+    failed = errors if count_client_errors else server_errors
+    return {
+        "requests": requests,
+        "error_rate": (failed / handled) if handled else None,
+        "error_kind": "error rate" if count_client_errors else "server error rate",
+    }
+
+
 def evaluate(rule: RuleSpec, facts: dict) -> Outcome:
     """Judge ``rule`` on ``facts``: keys ``drift_share``, ``drifted_columns``,
     ``tested_columns``, ``metrics`` ({name: value}), ``provisional``,
@@ -89,7 +105,8 @@ def evaluate(rule: RuleSpec, facts: dict) -> Outcome:
         return Outcome(
             rate > rule.threshold,
             rate,
-            f"error rate {rate:.1%} above {rule.threshold:.1%} over {rule.minutes} min",
+            f"{facts.get('error_kind', 'error rate')} {rate:.1%} above "
+            f"{rule.threshold:.1%} over {rule.minutes} min",
         )
     if kind == NO_TRAFFIC:
         requests = facts.get("requests")

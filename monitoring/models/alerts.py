@@ -44,6 +44,12 @@ class AlertRule(BaseModel):
         default=60,
         help_text="Look-back of the error-rate and no-traffic rules, in minutes.",
     )
+    count_client_errors = models.BooleanField(
+        default=False,
+        help_text="Error-rate rule: also count requests refused as the client's "
+        "fault (4xx: bad input, unknown model, throttled). Off: only server "
+        "failures (5xx) count.",
+    )
     enabled = models.BooleanField(default=True, help_text="Judge this rule.")
 
     class Meta:

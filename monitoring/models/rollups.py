@@ -26,7 +26,10 @@ class TrafficRollup(models.Model):
     )
     outliers = models.PositiveIntegerField(default=0, help_text="Rows flagged.")
     errors = models.PositiveIntegerField(
-        default=0, help_text="Refused or failed requests."
+        default=0, help_text="Refused or failed requests (4xx and 5xx)."
+    )
+    server_errors = models.PositiveIntegerField(
+        default=0, help_text="Of those, requests that failed on the server (5xx)."
     )
     predictions = models.JSONField(
         default=dict, help_text="Count per predicted label (classification)."

@@ -187,11 +187,12 @@ def alerts_evaluate_traffic(*, now: datetime | None = None) -> int:
             start=now - timedelta(minutes=rule.minutes),
             end=now,
         )
-        handled = totals["requests"] + totals["errors"]
-        facts = {
-            "requests": totals["requests"],
-            "error_rate": (totals["errors"] / handled) if handled else None,
-        }
+        facts = rules.traffic_facts(
+            requests=totals["requests"],
+            errors=totals["errors"],
+            server_errors=totals["server_errors"],
+            count_client_errors=rule.count_client_errors,
+        )
         with transaction.atomic():
             _judge(rule, facts, version=None, report=None, now=now)
         judged += 1

@@ -65,6 +65,7 @@ def _merge(rows: dict[tuple, dict]) -> int:
         row.latency_sum_ms += delta.get("latency_sum", 0.0)
         row.outliers += delta.get("outliers", 0)
         row.errors += delta.get("errors", 0)
+        row.server_errors += delta.get("server_errors", 0)
         row.prediction_sum += delta.get("prediction_sum", 0.0)
         if "latency_buckets" in delta:
             row.latency_buckets = latency.merge(
@@ -84,6 +85,7 @@ def _merge(rows: dict[tuple, dict]) -> int:
             "latency_buckets",
             "outliers",
             "errors",
+            "server_errors",
             "predictions",
             "prediction_sum",
         ],
@@ -192,7 +194,7 @@ def rollups_update_errors(*, now: datetime | None = None) -> int:
         start = max(start, end - timedelta(days=1))
         total = 0
         rows: dict[tuple, dict] = {}
-        for name, version, minute, n in request_error_minute_counts(
+        for name, version, minute, n, server in request_error_minute_counts(
             start=start, end=end
         ):
             total += n
@@ -202,6 +204,7 @@ def rollups_update_errors(*, now: datetime | None = None) -> int:
             ):
                 slot = rows.setdefault((name, version, gran, bucket), {})
                 slot["errors"] = slot.get("errors", 0) + n
+                slot["server_errors"] = slot.get("server_errors", 0) + server
         _merge(rows)
         RollupWatermark.objects.filter(pk=mark.pk).update(last_time=end)
     return total

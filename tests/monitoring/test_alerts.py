@@ -160,6 +160,13 @@ def test_no_traffic_and_error_rate_rules_on_rollups():
     monitor = make_monitor("breast-cancer")
     quiet = add_rule(monitor, "no_traffic", minutes=30, severity="info")
     errors = add_rule(monitor, "error_rate_above", threshold=0.2, minutes=30)
+    refused = add_rule(
+        monitor,
+        "error_rate_above",
+        threshold=0.2,
+        minutes=30,
+        count_client_errors=True,
+    )
     _log(40, minutes_ago=90)  # traffic, but older than the rules' 30 minutes
     rollups.rollups_update_predictions()
     alerts_evaluate_traffic()
@@ -179,7 +186,24 @@ def test_no_traffic_and_error_rate_rules_on_rollups():
     rollups.rollups_update_errors()
     alerts_evaluate_traffic()
     assert Alert.objects.get(rule=quiet).status == "resolved"
-    assert Alert.objects.filter(rule=errors, status="open").exists()
+    # the client's bad input is no server failure: only the rule that also
+    # counts refused requests (4xx) fires
+    assert not Alert.objects.filter(rule=errors).exists()
+    assert Alert.objects.filter(rule=refused, status="open").exists()
+    # then the server fails: 10 more requests answered 503 (20 of 40 handled)
+    for _ in range(10):
+        RequestError.objects.create(
+            model_name="breast-cancer",
+            model_version=1,
+            status_code=503,
+            code="model_unavailable",
+        )
+    later = timezone.now() + timedelta(minutes=2)  # past the lag and the minute
+    rollups.rollups_update_errors(now=later)
+    alerts_evaluate_traffic(now=later)
+    alert = Alert.objects.get(rule=errors, status="open")
+    assert alert.value == pytest.approx(10 / 40)
+    assert alert.title.startswith("breast-cancer: server error rate 25.0% above 20.0%")
 
 
 def test_admin_runs_a_report_for_the_last_window(client, make_user):

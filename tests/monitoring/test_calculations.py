@@ -296,6 +296,25 @@ def test_alert_rules(rule, facts, fired):
     assert rules.evaluate(rule, facts).fired is fired
 
 
+def test_error_rate_counts_server_errors_unless_told_otherwise():
+    # 100 served, 30 refused of which 5 failed on the server: 130 handled
+    counts = {"requests": 100, "errors": 30, "server_errors": 5}
+    server = rules.traffic_facts(**counts, count_client_errors=False)
+    every = rules.traffic_facts(**counts, count_client_errors=True)
+    assert server["error_rate"] == 5 / 130
+    assert every["error_rate"] == 30 / 130
+    rule = rules.RuleSpec(rules.ERROR_RATE_ABOVE, 0.1, minutes=15)
+    assert rules.evaluate(rule, server).fired is False
+    fired = rules.evaluate(rule, every)
+    assert fired.fired is True
+    assert fired.message.startswith("error rate 23.1% above 10.0%")
+    assert rules.evaluate(rule, server).message.startswith("server error rate")
+    no_traffic = rules.traffic_facts(
+        requests=0, errors=0, server_errors=0, count_client_errors=False
+    )
+    assert rules.evaluate(rule, no_traffic).fired is None
+
+
 def test_drift_share_counts_tested_columns_only():
     results = [
         column_drift(

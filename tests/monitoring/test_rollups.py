@@ -106,13 +106,13 @@ def test_refused_requests_are_folded_into_the_rollups_once():
     # given refused requests of two versions (and one before a version was known)
     now = timezone.now()
     minute = (now - timedelta(minutes=10)).replace(second=0, microsecond=0)
-    for version, n in ((1, 2), (2, 1), (None, 1)):
+    for version, status, n in ((1, 400, 1), (1, 503, 1), (2, 400, 1), (None, 404, 1)):
         for _ in range(n):
             RequestError.objects.create(
                 model_name="m",
                 model_version=version,
-                status_code=400,
-                code="invalid_input",
+                status_code=status,
+                code="invalid_input" if status < 500 else "unavailable",
                 created_at=minute + timedelta(seconds=5),
             )
     # when the rollup task runs (twice)
@@ -126,8 +126,16 @@ def test_refused_requests_are_folded_into_the_rollups_once():
         )
     )
     assert minute_rows == {1: 2, 2: 1, 0: 1}
+    # and the server failures (5xx) are counted apart, on minutes and hours
+    for gran in ("minute", "hour"):
+        server_rows = dict(
+            TrafficRollup.objects.filter(model_name="m", granularity=gran).values_list(
+                "model_version", "server_errors"
+            )
+        )
+        assert server_rows == {1: 1, 2: 0, 0: 0}
     totals = traffic_totals(model_name="m", start=now - timedelta(hours=2), end=now)
-    assert totals["errors"] == 4
+    assert (totals["errors"], totals["server_errors"]) == (4, 1)
 
 
 def test_dashboard_reads_rollups_not_the_log(client, make_user):

@@ -45,7 +45,10 @@
          {barmode: "stack"});
     draw("chart-latency", [line(t.time, t.p50, "p50"), line(t.time, t.p95, "p95"),
                            line(t.time, t.p99, "p99")], {yaxis: {rangemode: "tozero"}});
-    draw("chart-errors", [line(t.time, t.error_rate, "error rate")], {yaxis: pct});
+    draw("chart-errors", [
+      line(t.time, t.error_rate, "refused or failed (4xx+5xx)"),
+      line(t.time, t.server_error_rate, "server errors (5xx)"),
+    ], {yaxis: pct});
     draw("chart-outliers", [line(t.time, t.outlier_rate, "outlier rate")], {yaxis: pct});
     draw("chart-predictions", Object.keys(t.labels).map(function (k) {
       return {x: t.time, y: t.labels[k], name: k, type: "bar"};
