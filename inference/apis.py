@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from core.exceptions import ApplicationError, NotFoundError, error_body
 from core.pagination import CappedPageNumberPagination
+from core.renderers import FastJSONRenderer
 from inference import selectors
 from inference.choices import BatchStatus, PredictionSource
 from inference.parsers import CappedJSONParser
@@ -104,6 +105,7 @@ class _PredictBase(APIView):
     predict permission and throttle, and a RequestError row for every refusal."""
 
     parser_classes = [CappedJSONParser]
+    renderer_classes = [FastJSONRenderer]
     permission_classes = [IsAuthenticated, CanPredict]
     throttle_classes = [PredictThrottle]
     source = PredictionSource.API
@@ -251,6 +253,7 @@ class PredictionDetailApi(APIView):
 
 class FeedbackApi(APIView):
     parser_classes = [CappedJSONParser]
+    renderer_classes = [FastJSONRenderer]
     permission_classes = [IsAuthenticated, CanPredict]
     throttle_classes = [FeedbackThrottle]
 
@@ -287,6 +290,7 @@ class FeedbackApi(APIView):
 
 class BulkFeedbackApi(APIView):
     parser_classes = [CappedJSONParser]
+    renderer_classes = [FastJSONRenderer]
     permission_classes = [IsAuthenticated, CanPredict]
     throttle_classes = [FeedbackThrottle]
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,20 @@ WORD_CACHE_LIMIT = 200_000  # words remembered per char_wb vectoriser
 # matrix for the whole request (less interpreter work per token).
 ROW_BY_ROW_MAX = 4
 RowsPredictor = Callable[[Sequence[dict]], np.ndarray]
+
+
+class _WordCache(dict):
+    """word → its n-gram arrays, computed on first sight; emptied when full."""
+
+    def __init__(self, compute: Callable[[str], Any]) -> None:
+        super().__init__()
+        self.compute = compute
+
+    def __missing__(self, word: str) -> Any:
+        if len(self) >= WORD_CACHE_LIMIT:
+            self.clear()
+        value = self[word] = self.compute(word)
+        return value
 
 
 class _TextPart:
@@ -57,15 +72,21 @@ class _TextPart:
         self.n_features = coef.shape[1]
         self.classes = coef.shape[0]
         self.by_word = vectorizer.analyzer == "char_wb"
+        self.tokenize = None
         if self.by_word:
             self.preprocess = vectorizer.build_preprocessor()
             self.word_ngrams = vectorizer._char_wb_ngrams
             # word → (feature indices, counts) of its n-grams in the vocabulary,
             # as tuples (row-by-row path) and as arrays (many-rows path)
             self.words: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
-            self.word_arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+            self.word_arrays = _WordCache(self._new_word_arrays)
         else:
             self.analyze = vectorizer.build_analyzer()
+            if vectorizer.analyzer == "word" and vectorizer.get_stop_words() is None:
+                # the analyser's own steps, with the n-grams joined by C loops
+                self.preprocess = vectorizer.build_preprocessor()
+                self.tokenize = vectorizer.build_tokenizer()
+                self.ngram_range = tuple(vectorizer.ngram_range)
 
     def _word_counts(self, word: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
         known = self.words.get(word)
@@ -82,45 +103,56 @@ class _TextPart:
             self.words[word] = known
         return known
 
-    def _word_arrays(self, word: str) -> tuple[np.ndarray, np.ndarray]:
-        known = self.word_arrays.get(word)
-        if known is None:
-            js, cs = self._word_counts(word)
-            known = (np.array(js, dtype=np.int64), np.array(cs, dtype=float))
-            if len(self.word_arrays) >= WORD_CACHE_LIMIT:
-                self.word_arrays.clear()
-            self.word_arrays[word] = known
-        return known
+    def _new_word_arrays(self, word: str) -> tuple[np.ndarray, np.ndarray, int]:
+        js, cs = self._word_counts(word)
+        return np.array(js, dtype=np.int64), np.array(cs, dtype=float), len(js)
+
+    def grams(self, document: str) -> list[str]:
+        """The document's tokens and n-grams, as the vectoriser's analyser
+        makes them (``_word_ngrams`` without stop words), in the same order."""
+        if self.tokenize is None:
+            return self.analyze(document)
+        tokens = self.tokenize(self.preprocess(self.decode(document)))
+        min_n, max_n = self.ngram_range
+        if max_n == 1:
+            return tokens
+        grams = list(tokens) if min_n == 1 else []
+        for n in range(max(min_n, 2), min(max_n, len(tokens)) + 1):
+            shifted = [tokens[i:] for i in range(n)]  # n-grams end with the shortest
+            grams.extend(map(" ".join, zip(*shifted, strict=False)))
+        return grams
 
     def _pairs(self, rows: Sequence[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(row index, feature, count) of every token occurrence of the rows,
         a feature possibly several times per row."""
-        features: list[np.ndarray] = []
-        counts: list[np.ndarray] = []
-        lengths = np.zeros(len(rows), dtype=np.int64)
+        n = len(rows)
+        column = self.column
         if self.by_word:
+            words: list[str] = []
+            per_row = np.zeros(n, dtype=np.int64)
+            preprocess, decode = self.preprocess, self.decode
             for i, row in enumerate(rows):
-                text = self.preprocess(self.decode(row[self.column]))
-                n = 0
-                for word in text.split():
-                    js, cs = self._word_arrays(word)
-                    features.append(js)
-                    counts.append(cs)
-                    n += len(js)
-                lengths[i] = n
-            if not features:
+                split = preprocess(decode(row[column])).split()
+                words.extend(split)
+                per_row[i] = len(split)
+            if not words:
                 return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-            feature_array = np.concatenate(features)
-            count_array = np.concatenate(counts)
-        else:
-            flat: list[int] = []
-            for i, row in enumerate(rows):
-                ones: list[int] = []
-                lengths[i] = self.emit(row[self.column], flat, ones)
-            feature_array = np.asarray(flat, dtype=np.int64)
-            count_array = np.ones(len(flat))
-        row_array = np.repeat(np.arange(len(rows), dtype=np.int64), lengths)
-        return row_array, feature_array, count_array
+            cached = list(map(self.word_arrays.__getitem__, words))
+            sizes = np.fromiter(map(itemgetter(2), cached), np.int64, len(cached))
+            feature_array = np.concatenate(list(map(itemgetter(0), cached)))
+            count_array = np.concatenate(list(map(itemgetter(1), cached)))
+            word_rows = np.repeat(np.arange(n, dtype=np.int64), per_row)
+            return np.repeat(word_rows, sizes), feature_array, count_array
+        get = self.vocabulary.get
+        flat: list[int] = []
+        lengths = np.zeros(n, dtype=np.int64)
+        for i, row in enumerate(rows):
+            found = [j for j in map(get, self.grams(row[column])) if j is not None]
+            flat.extend(found)
+            lengths[i] = len(found)
+        feature_array = np.array(flat, dtype=np.int64)
+        row_array = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        return row_array, feature_array, np.ones(len(flat))
 
     def emit(self, document: str, features: list[int], counts: list[int]) -> int:
         """Append the document's (feature, count) pairs, a feature possibly
@@ -134,12 +166,13 @@ class _TextPart:
                 features.extend(js)
                 counts.extend(cs)
         else:
-            vocabulary = self.vocabulary
-            for token in self.analyze(document):
-                j = vocabulary.get(token)
-                if j is not None:
-                    features.append(j)
-                    counts.append(1)
+            found = [
+                j
+                for j in map(self.vocabulary.get, self.grams(document))
+                if j is not None
+            ]
+            features.extend(found)
+            counts.extend([1] * len(found))
         return len(features) - before
 
     def counts(self, document: str) -> dict[int, int]:

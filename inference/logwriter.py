@@ -4,9 +4,10 @@ The serving path builds ``LogRow`` tuples (not model instances: creating 100
 Django model objects and running every field's ``get_db_prep_save`` costs more
 than predicting 100 rows) and this module sends them in one statement: a
 multi-row INSERT whose text is built once per row count, or COPY on PostgreSQL
-for many rows. On PostgreSQL, JSON columns are sent as the JSON text Django
-would send (``json.dumps``) and UUIDs and aware datetimes as they are (psycopg's
-own ``Jsonb`` wrapper costs a third of a 100-row COPY); on other databases
+for many rows. On PostgreSQL, JSON columns are sent as JSON text (orjson,
+several times faster than ``json.dumps``) and UUIDs and aware datetimes as
+they are (psycopg's own ``Jsonb`` wrapper costs a third of a 100-row COPY);
+on other databases
 each field's own ``get_db_prep_save`` prepares them. Must be called inside the
 caller's transaction (or as its own single statement).
 
@@ -20,7 +21,6 @@ dumpers send the values as parameters. Errors are still Django's
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -30,6 +30,7 @@ from uuid import UUID
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
+from core.renderers import json_text
 from inference.models import PredictionLog
 
 MAX_ROWS_PER_STATEMENT = 500
@@ -98,7 +99,7 @@ def _adapter(conn) -> Any:
     """A function ``LogRow -> list of values`` for this database."""
     if conn.vendor == "postgresql":
         positions = _json_positions()
-        dumps = json.dumps
+        dumps = json_text
 
         def adapt(row: LogRow) -> list:
             values = list(row)

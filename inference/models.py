@@ -73,6 +73,11 @@ class PredictionLog(models.Model):
         null=True,
         blank=True,
         db_index=False,  # predlog_client_time leads with the client
+        # No database constraint: its check locks the client's user row (FOR
+        # KEY SHARE) in every logging transaction, so concurrent requests of
+        # one client contend on that row. The serving path only writes the
+        # authenticated user's id, and SET_NULL on delete is done by Django.
+        db_constraint=False,
         related_name="predictions",
         help_text="Authenticated client (user or API token owner).",
     )

@@ -31,31 +31,75 @@ _URL = re.compile(textstats.URL_RE, re.IGNORECASE)
 _CURRENCY = re.compile(textstats.CURRENCY_RE, re.IGNORECASE)
 
 
+def _deleting_all_but(keep) -> bytes:
+    """The bytes ``bytes.translate`` must delete to keep only ``keep``."""
+    return bytes(b for b in range(256) if not keep(b))
+
+
+# In UTF-8, the bytes of a non-ASCII character are all >= 128: counting the
+# ASCII letters, digits and capitals that survive ``bytes.translate`` is a C
+# loop, against a list of matches from re.findall. [^\W\d_] is [A-Za-z] on
+# ASCII, \d is [0-9]; the few non-ASCII characters take the expressions.
+_NOT_LETTER = _deleting_all_but(lambda b: 65 <= b <= 90 or 97 <= b <= 122)
+_NOT_DIGIT = _deleting_all_but(lambda b: 48 <= b <= 57)
+_NOT_UPPER = _deleting_all_but(lambda b: 65 <= b <= 90)
+_DROP_ASCII = dict.fromkeys(range(128))
+_URL_LOWER = re.compile(textstats.URL_RE)
+_CURRENCY_WORD = re.compile(textstats.CURRENCY_WORD_RE)
+_CURRENCY_STEMS = ("gbp", "usd", "eur", "pound", "dollar")
+
+
 def describe_rows(texts: Sequence[str], vocab: frozenset[str] | set[str]) -> np.ndarray:
-    """``textstats.describe(texts, vocab)`` as a float matrix, computed per row."""
-    out = np.zeros((len(texts), len(textstats.DESCRIPTORS)), dtype=float)
-    for i, raw in enumerate(texts):
+    """``textstats.describe(texts, vocab)`` as a float matrix, computed per row.
+
+    Gives the same numbers as the regular expressions of ``textstats`` (tests
+    compare both on every message of the SMS data set) for less work: byte
+    counts, substring checks before a search, case-folded searches on ASCII.
+    """
+    described = []
+    contains = vocab.__contains__
+    for raw in texts:
         text = "" if raw is None else str(raw)
+        low = text.lower()
+        data = text.encode("utf-8")
+        letters = len(data.translate(None, _NOT_LETTER))
+        digits = len(data.translate(None, _NOT_DIGIT))
+        upper = len(data.translate(None, _NOT_UPPER))  # [A-Z] is ASCII only
+        if text.isascii():
+            has_url = ("." in low or "http" in low) and _URL_LOWER.search(low)
+            has_currency = "$" in text or (
+                any(stem in low for stem in _CURRENCY_STEMS)
+                and _CURRENCY_WORD.search(low)
+            )
+        else:
+            rest = text.translate(_DROP_ASCII)
+            letters += len(_LETTER.findall(rest))
+            digits += len(_DIGIT.findall(rest))
+            has_url = _URL.search(text)
+            has_currency = _CURRENCY.search(text)
         length = float(len(text))
         safe = max(length, 1.0)
-        letters = len(_LETTER.findall(text))
-        tokens = textstats.tokenize(text)
+        tokens = textstats.TOKEN_RE.findall(low)  # textstats.tokenize(text)
         oov = (
-            sum(t not in vocab for t in tokens) / len(tokens)
+            (len(tokens) - sum(map(contains, tokens))) / len(tokens)
             if vocab and tokens
             else 0.0
         )
-        out[i] = (
-            length,
-            float(len(text.split())),
-            len(_DIGIT.findall(text)) / safe,
-            (length - letters) / safe,
-            len(_UPPER.findall(text)) / max(float(letters), 1.0),
-            1.0 if _URL.search(text) else 0.0,
-            1.0 if _CURRENCY.search(text) else 0.0,
-            oov,
+        described.append(
+            (
+                length,
+                float(len(text.split())),
+                digits / safe,
+                (length - letters) / safe,
+                upper / max(float(letters), 1.0),
+                1.0 if has_url else 0.0,
+                1.0 if has_currency else 0.0,
+                oov,
+            )
         )
-    return out
+    if not described:
+        return np.zeros((0, len(textstats.DESCRIPTORS)), dtype=float)
+    return np.array(described, dtype=float)
 
 
 def _average_path_length(n: np.ndarray) -> np.ndarray:
@@ -84,6 +128,9 @@ class FlatForest:
     leaf_value: np.ndarray  # (N,) depth + average path length of the leaf - 1
     denominator: float
     max_depth: int
+    # (2N,) node n's children at 2n (left) and 2n + 1 (right); a leaf's
+    # children are itself, so a walk that reached its leaf stays there
+    children: np.ndarray
 
     @classmethod
     def from_forest(cls, forest) -> FlatForest:
@@ -111,34 +158,38 @@ class FlatForest:
             )
             max_depth = max(max_depth, int(tree.max_depth))
             offset += n
+        left_all = np.concatenate(left).astype(np.intp)
+        right_all = np.concatenate(right).astype(np.intp)
+        own = np.arange(len(left_all), dtype=np.intp)
+        children = np.empty(2 * len(left_all), dtype=np.intp)
+        children[0::2] = np.where(left_all == -1, own, left_all)
+        children[1::2] = np.where(left_all == -1, own, right_all)
         denominator = len(forest.estimators_) * float(
             _average_path_length(np.array([forest._max_samples]))[0]
         )
         return cls(
             roots=np.asarray(roots, dtype=np.intp),
-            left=np.concatenate(left).astype(np.intp),
-            right=np.concatenate(right).astype(np.intp),
+            left=left_all,
+            right=right_all,
             feature=np.concatenate(feature),
             threshold=np.concatenate(threshold),
             leaf_value=np.concatenate(value).astype(float),
             denominator=denominator,
             max_depth=max_depth,
+            children=children,
         )
 
     def score_samples(self, X: np.ndarray) -> np.ndarray:
         """Same as ``IsolationForest.score_samples(X)`` (lower is stranger)."""
         X = np.asarray(X, dtype=np.float32)
-        n_rows = X.shape[0]
-        rows = np.repeat(np.arange(n_rows), len(self.roots))
+        n_rows, width = X.shape
+        flat = X.ravel()
+        children = self.children
+        offsets = np.repeat(np.arange(n_rows) * width, len(self.roots))
         nodes = np.tile(self.roots, n_rows)
-        for _ in range(self.max_depth + 1):
-            children = self.left[nodes]
-            inner = children != -1
-            if not inner.any():
-                break
-            go_left = X[rows, self.feature[nodes]] <= self.threshold[nodes]
-            step = np.where(go_left, children, self.right[nodes])
-            nodes = np.where(inner, step, nodes)
+        for _ in range(self.max_depth):
+            go_left = flat[offsets + self.feature[nodes]] <= self.threshold[nodes]
+            nodes = children[2 * nodes + 1 - go_left]
         depths = self.leaf_value[nodes].reshape(n_rows, len(self.roots)).sum(axis=1)
         if self.denominator == 0:
             return -np.ones(n_rows)

@@ -15,7 +15,8 @@ import pandas as pd
 
 TOKEN_RE = re.compile(r"[a-z0-9']+")
 URL_RE = r"(?:https?://|www\.|\.(?:com|net|org|co\.uk|biz|info)\b)"
-CURRENCY_RE = r"[£$€¥]|\b(?:gbp|usd|eur|pounds?|dollars?)\b"
+CURRENCY_WORD_RE = r"\b(?:gbp|usd|eur|pounds?|dollars?)\b"
+CURRENCY_RE = r"[£$€¥]|" + CURRENCY_WORD_RE
 
 DESCRIPTORS = (
     "length",

@@ -117,3 +117,14 @@ def test_log_row_fields_follow_the_table_columns():
         f.attname for f in PredictionLog._meta.concrete_fields if not f.primary_key
     ]
     assert list(LogRow._fields) == columns
+
+
+@pytest.mark.django_db
+def test_deleting_a_client_keeps_its_predictions_without_a_client(django_user_model):
+    client = django_user_model.objects.create_user("gone-client")
+    rows = [row._replace(client_id=client.pk) for row in make_rows(3)]
+    prediction_logs_insert(rows)
+    assert PredictionLog.objects.filter(client=client).count() == 3
+    client.delete()  # SET_NULL is Django's: the column has no database constraint
+    assert PredictionLog.objects.count() == 3
+    assert not PredictionLog.objects.filter(client__isnull=False).exists()

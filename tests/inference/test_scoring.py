@@ -1,5 +1,7 @@
 """The serving-time outlier scorer and text descriptors match the originals."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,6 +19,11 @@ TEXTS = [
     "URGENT call 09061701461 $$$ FREE",
     "a" * 400,
     "   spaced    out   words  ",
+    "see http://x now",
+    "pay 20 USD or 15 pounds, $5, €3, 10 Dollars",
+    "Www.site.CO.UK and test.biz;",
+    "under_score and 3rd_place isn't 12",
+    "Café costs £3 at http://café.fr",
 ]
 
 
@@ -39,6 +46,23 @@ def test_describe_rows_matches_textstats():
     assert np.allclose(describe_rows(TEXTS, vocab), expected)
     assert np.allclose(
         describe_rows(TEXTS, set()), textstats.describe(TEXTS).to_numpy(dtype=float)
+    )
+
+
+def test_describe_rows_matches_textstats_on_every_sms_message():
+    path = Path(__file__).resolve().parents[2] / "data/sms_spam/SMSSpamCollection"
+    texts = [line.split("\t", 1)[1] for line in path.read_text().splitlines()]
+    vocab = textstats.vocabulary(texts[:2000], min_count=2)
+    expected = textstats.describe(texts, vocab).to_numpy(dtype=float)
+    got = describe_rows(texts, frozenset(vocab))
+    assert got.shape == expected.shape == (len(texts), len(textstats.DESCRIPTORS))
+    assert np.allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_describe_rows_of_nothing_is_an_empty_matrix():
+    assert describe_rows([], set()).shape == (0, len(textstats.DESCRIPTORS))
+    assert np.allclose(
+        describe_rows([None], set()), textstats.describe([None]).to_numpy(dtype=float)
     )
 
 
