@@ -7,10 +7,12 @@ probabilities are a few dictionary lookups per token away:
 
     decision_k = intercept_k + Σ_parts Σ_features x_j · coef_kj
 
-This module computes exactly that from the validated request rows, with the
-vectorisers' own analysers (so tokens are the ones scikit-learn makes) but
-without building sparse matrices, DataFrames or running scikit-learn's input
-validation, which cost far more than the arithmetic for a short message. For
+This module computes exactly that for all rows of a request at once: the
+(row, feature, count) triples of every token, summed per cell with numpy,
+weighted (TF-IDF, sublinear TF, norm) and dotted with the coefficients. The
+tokens are the vectorisers' own (their preprocessor, tokenizer and n-gram
+rules), but no DataFrame, sparse matrix or scikit-learn input validation is
+built, which cost far more than the arithmetic for a short message. For
 ``char_wb`` n-grams, which never cross a word boundary, the n-gram counts of
 each word are computed once and remembered, so a message costs about one
 dictionary lookup per word.
@@ -23,7 +25,6 @@ keeps the standard path.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any
@@ -33,9 +34,6 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 WORD_CACHE_LIMIT = 200_000  # words remembered per char_wb vectoriser
-# Up to this many rows, pure-Python arithmetic per row; above, one sparse
-# matrix for the whole request (less interpreter work per token).
-ROW_BY_ROW_MAX = 4
 RowsPredictor = Callable[[Sequence[dict]], np.ndarray]
 
 
@@ -64,9 +62,7 @@ class _TextPart:
         self.binary = bool(vectorizer.binary)
         self.sublinear = bool(tfidf and vectorizer.sublinear_tf)
         use_idf = tfidf and vectorizer.use_idf
-        self.idf = vectorizer.idf_.tolist() if use_idf else None
         self.norm = vectorizer.norm if tfidf else None
-        self.weights = coef.T.tolist()  # feature j → [weight of class k]
         self.weight_matrix = np.ascontiguousarray(coef.T)  # (features, classes)
         self.idf_array = vectorizer.idf_ if use_idf else None
         self.n_features = coef.shape[1]
@@ -76,9 +72,8 @@ class _TextPart:
         if self.by_word:
             self.preprocess = vectorizer.build_preprocessor()
             self.word_ngrams = vectorizer._char_wb_ngrams
-            # word → (feature indices, counts) of its n-grams in the vocabulary,
-            # as tuples (row-by-row path) and as arrays (many-rows path)
-            self.words: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+            # word → (feature indices, counts, how many) of its n-grams in
+            # the vocabulary
             self.word_arrays = _WordCache(self._new_word_arrays)
         else:
             self.analyze = vectorizer.build_analyzer()
@@ -88,24 +83,16 @@ class _TextPart:
                 self.tokenize = vectorizer.build_tokenizer()
                 self.ngram_range = tuple(vectorizer.ngram_range)
 
-    def _word_counts(self, word: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        known = self.words.get(word)
-        if known is None:
-            counts: dict[int, int] = {}
-            vocabulary = self.vocabulary
-            for gram in self.word_ngrams(word):
-                j = vocabulary.get(gram)
-                if j is not None:
-                    counts[j] = counts.get(j, 0) + 1
-            known = (tuple(counts), tuple(counts.values()))
-            if len(self.words) >= WORD_CACHE_LIMIT:
-                self.words.clear()
-            self.words[word] = known
-        return known
-
     def _new_word_arrays(self, word: str) -> tuple[np.ndarray, np.ndarray, int]:
-        js, cs = self._word_counts(word)
-        return np.array(js, dtype=np.int64), np.array(cs, dtype=float), len(js)
+        counts: dict[int, int] = {}
+        vocabulary = self.vocabulary
+        for gram in self.word_ngrams(word):
+            j = vocabulary.get(gram)
+            if j is not None:
+                counts[j] = counts.get(j, 0) + 1
+        features = np.fromiter(counts, dtype=np.int64, count=len(counts))
+        values = np.fromiter(counts.values(), dtype=float, count=len(counts))
+        return features, values, len(counts)
 
     def grams(self, document: str) -> list[str]:
         """The document's tokens and n-grams, as the vectoriser's analyser
@@ -154,36 +141,6 @@ class _TextPart:
         row_array = np.repeat(np.arange(n, dtype=np.int64), lengths)
         return row_array, feature_array, np.ones(len(flat))
 
-    def emit(self, document: str, features: list[int], counts: list[int]) -> int:
-        """Append the document's (feature, count) pairs, a feature possibly
-        several times (the caller sums them); returns how many were added."""
-        before = len(features)
-        if self.by_word:
-            # decode + preprocess + whitespace split, as _char_wb_ngrams does
-            text = self.preprocess(self.decode(document))
-            for word in text.split():
-                js, cs = self._word_counts(word)
-                features.extend(js)
-                counts.extend(cs)
-        else:
-            found = [
-                j
-                for j in map(self.vocabulary.get, self.grams(document))
-                if j is not None
-            ]
-            features.extend(found)
-            counts.extend([1] * len(found))
-        return len(features) - before
-
-    def counts(self, document: str) -> dict[int, int]:
-        features: list[int] = []
-        counts: list[int] = []
-        self.emit(document, features, counts)
-        merged: dict[int, int] = {}
-        for j, c in zip(features, counts, strict=True):
-            merged[j] = merged.get(j, 0) + c
-        return merged
-
     def add_to_all(self, rows: Sequence[dict], decisions: np.ndarray) -> None:
         """Add the part's contribution for many rows at once, through one CSR
         matrix built from the (cached) token counts, as scikit-learn would."""
@@ -218,37 +175,6 @@ class _TextPart:
         weights = self.weight_matrix[features]
         for k in range(self.classes):
             decisions[:, k] += np.bincount(per_row, data * weights[:, k], n)
-
-    def add_to(self, row: dict, decision: list[float]) -> None:
-        counts = self.counts(row[self.column])
-        if not counts:
-            return
-        values: list[tuple[int, float]] = []
-        for j, c in counts.items():
-            v = 1.0 if self.binary else float(c)
-            if self.sublinear:
-                v = math.log(v) + 1.0
-            if self.idf is not None:
-                v *= self.idf[j]
-            values.append((j, v))
-        if self.norm == "l2":
-            scale = math.sqrt(sum(v * v for _, v in values))
-        elif self.norm == "l1":
-            scale = sum(abs(v) for _, v in values)
-        elif self.norm == "max":
-            scale = max(abs(v) for _, v in values)
-        else:
-            scale = 1.0
-        if scale == 0.0:
-            scale = 1.0
-        weights = self.weights
-        if self.classes == 1:
-            decision[0] += sum((v / scale) * weights[j][0] for j, v in values)
-            return
-        for j, v in values:
-            x = v / scale
-            for k, w in enumerate(weights[j]):
-                decision[k] += x * w
 
 
 class _NumericPart:
@@ -336,15 +262,8 @@ def compile_linear_rows(model: Any) -> RowsPredictor | None:
         decisions = np.tile(intercept, (len(rows), 1))
         for part in numeric_parts:
             part.add_to_all(rows, decisions)
-        if len(rows) > ROW_BY_ROW_MAX:
-            for part in text_parts:
-                part.add_to_all(rows, decisions)
-        elif text_parts:
-            for i, row in enumerate(rows):
-                decision = [0.0] * len(intercept)
-                for part in text_parts:
-                    part.add_to(row, decision)
-                decisions[i] += decision
+        for part in text_parts:
+            part.add_to_all(rows, decisions)
         if binary:
             positive = expit(decisions[:, 0])
             return np.column_stack([1.0 - positive, positive])

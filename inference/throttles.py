@@ -3,8 +3,9 @@
 DRF's ``SimpleRateThrottle`` keeps every request time of the window in the
 cache and rewrites the whole list on each request, which grows with the rate
 (200,000 timestamps per hour for a busy client). Here each client has one
-integer per window (``core.ratelimit``: one Redis round trip, or a
-per-process count without Redis).
+integer per window (``core.ratelimit``: shared through Redis, in batches
+while the client is far from its limit, or a per-process count without
+Redis).
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ class ClientRateThrottle(BaseThrottle):
         now = time.time()
         self.window_end = (int(now // self.period) + 1) * self.period
         self.now = now
-        count = window_hit(scope=self.scope, who=who, period=self.period, now=now)
+        count = window_hit(
+            scope=self.scope, who=who, period=self.period, now=now, limit=self.limit
+        )
         return count <= self.limit
 
     def wait(self) -> float:

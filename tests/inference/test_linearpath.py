@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from inference.linearpath import ROW_BY_ROW_MAX, compile_linear_rows, verified_rows
+from inference.linearpath import compile_linear_rows, verified_rows
 
 WORDS = [
     "free",
@@ -91,7 +91,7 @@ VECTORIZERS = {
 
 
 @pytest.mark.parametrize("kind", sorted(VECTORIZERS))
-@pytest.mark.parametrize("rows", [1, ROW_BY_ROW_MAX, ROW_BY_ROW_MAX + 1, 60])
+@pytest.mark.parametrize("rows", [1, 4, 5, 60])
 def test_text_pipelines_match_predict_proba(kind, rows):
     pipe = text_pipeline(VECTORIZERS[kind]())
     fast = compile_linear_rows(pipe)
