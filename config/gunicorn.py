@@ -9,10 +9,6 @@ workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 # (inference/groupcommit.py).
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
-# How long a thread that computes keeps the GIL while another wants it
-# (Python's default 5 ms). A request thread back from its commit waits for
-# the GIL behind the threads computing other requests.
-switch_interval = float(os.environ.get("GUNICORN_SWITCH_INTERVAL", "0.005"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
@@ -53,9 +49,6 @@ def when_ready(server) -> None:
 
 def post_fork(server, worker) -> None:
     """Load the served models in each worker before it accepts requests."""
-    import sys
-
-    sys.setswitchinterval(switch_interval)
     if os.environ.get("GUNICORN_WARMUP", "1") == "1":
         from inference.cache import warm_up
 

@@ -25,8 +25,9 @@ keeps the standard path.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
-from operator import itemgetter
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -37,18 +38,103 @@ WORD_CACHE_LIMIT = 200_000  # words remembered per char_wb vectoriser
 RowsPredictor = Callable[[Sequence[dict]], np.ndarray]
 
 
-class _WordCache(dict):
-    """word → its n-gram arrays, computed on first sight; emptied when full."""
+SKLEARN_WORD_PATTERN = r"(?u)\b\w\w+\b"  # scikit-learn's: runs of 2+ word characters
+# bytes that are not word characters (ASCII [A-Za-z0-9_]) become spaces
+_ASCII_NON_WORD = bytes(
+    b if (chr(b).isalnum() or b == ord("_")) and b < 128 else ord(" ")
+    for b in range(256)
+)
 
-    def __init__(self, compute: Callable[[str], Any]) -> None:
-        super().__init__()
+
+def _default_tokens(findall: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
+    """The default token pattern's ``findall``, by ``bytes.translate`` and
+    ``split`` on ASCII text (the same runs of word characters, several times
+    faster); other text keeps the regular expression."""
+
+    def tokens(text: str) -> list[str]:
+        if not text.isascii():
+            return findall(text)
+        words = text.encode("ascii").translate(_ASCII_NON_WORD).decode("ascii")
+        return [word for word in words.split() if len(word) > 1]
+
+    return tokens
+
+
+class _WordStore:
+    """The n-gram counts of every word seen, in flat arrays.
+
+    A word's features and counts sit at ``start[id] : start[id] + size[id]``
+    of ``features`` and ``counts``; ``lookup`` gathers the entries of a list
+    of words with a few numpy operations instead of concatenating one small
+    array per word. Words are added under a lock; a reader keeps the state it
+    started with, which later words only extend, so a request never mixes two
+    states. A request whose new words would take the store past
+    ``WORD_CACHE_LIMIT`` words starts a fresh state.
+    """
+
+    class _State:
+        def __init__(self) -> None:
+            self.ids: dict[str, int] = {}
+            self.start = np.zeros(1024, dtype=np.int64)
+            self.size = np.zeros(1024, dtype=np.int64)
+            self.features = np.zeros(16384, dtype=np.int64)
+            self.counts = np.zeros(16384, dtype=float)
+            self.used = 0  # entries of features/counts in use
+
+    def __init__(self, compute: Callable[[str], dict[int, int]]) -> None:
         self.compute = compute
+        self._lock = threading.Lock()
+        self._state = self._State()
 
-    def __missing__(self, word: str) -> Any:
-        if len(self) >= WORD_CACHE_LIMIT:
-            self.clear()
-        value = self[word] = self.compute(word)
-        return value
+    def __len__(self) -> int:
+        return len(self._state.ids)
+
+    def lookup(self, words: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(features, counts) of every n-gram of ``words`` in order, and how
+        many belong to each word."""
+        state = self._state
+        try:
+            ids = list(map(state.ids.__getitem__, words))
+        except KeyError:
+            with self._lock:
+                state = self._add(words)
+                ids = list(map(state.ids.__getitem__, words))
+        index = np.array(ids, dtype=np.int64)
+        sizes = state.size[index]
+        total = int(sizes.sum())
+        ends = np.cumsum(sizes)
+        positions = np.repeat(state.start[index] - (ends - sizes), sizes)
+        positions += np.arange(total)
+        return state.features[positions], state.counts[positions], sizes
+
+    def _add(self, words: list[str]) -> _State:
+        """Store ``words`` (caller holds the lock); returns a state holding
+        all of them (a fresh one when the current one is full: the words of
+        the current request are stored in it again, even beyond the limit)."""
+        state = self._state
+        distinct = list(dict.fromkeys(words))
+        missing = [w for w in distinct if w not in state.ids]
+        if len(state.ids) + len(missing) > WORD_CACHE_LIMIT:
+            state = self._state = self._State()
+            missing = distinct
+        for word in missing:
+            counts = self.compute(word)
+            n, used, slot = len(counts), state.used, len(state.ids)
+            if slot >= len(state.start):
+                state.start = np.concatenate([state.start, np.zeros_like(state.start)])
+                state.size = np.concatenate([state.size, np.zeros_like(state.size)])
+            if used + n > len(state.features):
+                grow = max(len(state.features), n)
+                state.features = np.concatenate(
+                    [state.features, np.zeros(grow, np.int64)]
+                )
+                state.counts = np.concatenate([state.counts, np.zeros(grow)])
+            state.features[used : used + n] = list(counts)
+            state.counts[used : used + n] = list(counts.values())
+            state.start[slot], state.size[slot] = used, n
+            state.used = used + n
+            state.ids[word] = slot  # last: a visible id has its entries written
+        return state
 
 
 class _TextPart:
@@ -72,27 +158,29 @@ class _TextPart:
         if self.by_word:
             self.preprocess = vectorizer.build_preprocessor()
             self.word_ngrams = vectorizer._char_wb_ngrams
-            # word → (feature indices, counts, how many) of its n-grams in
-            # the vocabulary
-            self.word_arrays = _WordCache(self._new_word_arrays)
+            # every word's n-gram counts in the vocabulary
+            self.word_store = _WordStore(self._word_counts)
         else:
             self.analyze = vectorizer.build_analyzer()
             if vectorizer.analyzer == "word" and vectorizer.get_stop_words() is None:
                 # the analyser's own steps, with the n-grams joined by C loops
                 self.preprocess = vectorizer.build_preprocessor()
                 self.tokenize = vectorizer.build_tokenizer()
+                if (
+                    vectorizer.tokenizer is None
+                    and vectorizer.token_pattern == SKLEARN_WORD_PATTERN
+                ):
+                    self.tokenize = _default_tokens(self.tokenize)
                 self.ngram_range = tuple(vectorizer.ngram_range)
 
-    def _new_word_arrays(self, word: str) -> tuple[np.ndarray, np.ndarray, int]:
+    def _word_counts(self, word: str) -> dict[int, int]:
         counts: dict[int, int] = {}
         vocabulary = self.vocabulary
         for gram in self.word_ngrams(word):
             j = vocabulary.get(gram)
             if j is not None:
                 counts[j] = counts.get(j, 0) + 1
-        features = np.fromiter(counts, dtype=np.int64, count=len(counts))
-        values = np.fromiter(counts.values(), dtype=float, count=len(counts))
-        return features, values, len(counts)
+        return counts
 
     def grams(self, document: str) -> list[str]:
         """The document's tokens and n-grams, as the vectoriser's analyser
@@ -124,22 +212,22 @@ class _TextPart:
                 per_row[i] = len(split)
             if not words:
                 return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-            cached = list(map(self.word_arrays.__getitem__, words))
-            sizes = np.fromiter(map(itemgetter(2), cached), np.int64, len(cached))
-            feature_array = np.concatenate(list(map(itemgetter(0), cached)))
-            count_array = np.concatenate(list(map(itemgetter(1), cached)))
+            feature_array, count_array, sizes = self.word_store.lookup(words)
             word_rows = np.repeat(np.arange(n, dtype=np.int64), per_row)
             return np.repeat(word_rows, sizes), feature_array, count_array
-        get = self.vocabulary.get
-        flat: list[int] = []
+        grams: list[str] = []
         lengths = np.zeros(n, dtype=np.int64)
         for i, row in enumerate(rows):
-            found = [j for j in map(get, self.grams(row[column])) if j is not None]
-            flat.extend(found)
-            lengths[i] = len(found)
-        feature_array = np.array(flat, dtype=np.int64)
-        row_array = np.repeat(np.arange(n, dtype=np.int64), lengths)
-        return row_array, feature_array, np.ones(len(flat))
+            own = self.grams(row[column])
+            grams.extend(own)
+            lengths[i] = len(own)
+        # -1 for a gram outside the vocabulary, dropped below
+        looked_up = map(self.vocabulary.get, grams, repeat(-1))
+        feature_array = np.fromiter(looked_up, np.int64, len(grams))
+        known = feature_array >= 0
+        row_array = np.repeat(np.arange(n, dtype=np.int64), lengths)[known]
+        feature_array = feature_array[known]
+        return row_array, feature_array, np.ones(len(feature_array))
 
     def add_to_all(self, rows: Sequence[dict], decisions: np.ndarray) -> None:
         """Add the part's contribution for many rows at once, through one CSR

@@ -196,3 +196,58 @@ def test_verification_rejects_a_predictor_that_disagrees():
     assert verified_rows(pipe, off_by_a_little, samples) is None
     assert verified_rows(pipe, broken, samples) is None
     assert verified_rows(pipe, None, samples) is None
+
+
+def test_default_tokens_are_scikit_learns_on_every_sms_message():
+    import re
+    from pathlib import Path
+
+    from inference.linearpath import SKLEARN_WORD_PATTERN, _default_tokens
+
+    path = Path(__file__).resolve().parents[2] / "data/sms_spam/SMSSpamCollection"
+    texts = [line.split("\t", 1)[1].lower() for line in path.read_text().splitlines()]
+    texts += [t.upper() for t in texts[:200]]
+    texts += [
+        "a_b c__d _e_ x 12 3rd 4-5 it's",
+        "\t\n\x0b\x0c",
+        "",
+        "Ünïcode ÉCOLE 🙂 x",
+    ]
+    findall = re.compile(SKLEARN_WORD_PATTERN).findall
+    tokens = _default_tokens(findall)
+    assert TfidfVectorizer().token_pattern == SKLEARN_WORD_PATTERN
+    for text in texts:
+        assert tokens(text) == findall(text), text
+
+
+def test_a_full_word_store_starts_afresh_and_answers_the_same(monkeypatch):
+    from inference import linearpath
+
+    monkeypatch.setattr(linearpath, "WORD_CACHE_LIMIT", 7)
+    pipe = text_pipeline(VECTORIZERS["tfidf_char_wb_sublinear"]())
+    fast = compile_linear_rows(pipe)
+    for seed in range(6):  # every batch has more new words than the limit
+        texts = messages(30, seed=seed)
+        expected = pipe.predict_proba(pd.DataFrame({"message": texts}))
+        got = fast([{"message": t} for t in texts])
+        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_threads_sharing_a_word_store_get_the_pipelines_answers(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from inference import linearpath
+
+    monkeypatch.setattr(linearpath, "WORD_CACHE_LIMIT", 40)  # resets under way
+    pipe = text_pipeline(VECTORIZERS["tfidf_char_wb_sublinear"]())
+    fast = compile_linear_rows(pipe)
+    batches = [messages(12, seed=100 + i) for i in range(40)]
+    expected = [pipe.predict_proba(pd.DataFrame({"message": b})) for b in batches]
+
+    def predict(texts):
+        return fast([{"message": t} for t in texts])
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(predict, batches * 3))
+    for got, want in zip(results, expected * 3, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
