@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 from itertools import repeat
 from typing import Any
 
@@ -137,6 +138,18 @@ class _WordStore:
         return state
 
 
+def _word_counts(
+    vocabulary: dict[str, int], ngrams: Callable[[str], list[str]], word: str
+) -> dict[int, int]:
+    """Feature → count of the word's n-grams that are in the vocabulary."""
+    counts: dict[int, int] = {}
+    for gram in ngrams(word):
+        j = vocabulary.get(gram)
+        if j is not None:
+            counts[j] = counts.get(j, 0) + 1
+    return counts
+
+
 class _TextPart:
     """One fitted Tfidf/CountVectorizer on one text column, folded with the
     classifier's coefficients of its features."""
@@ -157,9 +170,13 @@ class _TextPart:
         self.tokenize = None
         if self.by_word:
             self.preprocess = vectorizer.build_preprocessor()
-            self.word_ngrams = vectorizer._char_wb_ngrams
             # every word's n-gram counts in the vocabulary
-            self.word_store = _WordStore(self._word_counts)
+            # (not a bound method of this part: no reference cycle, so an
+            # unloaded model is freed at once, even from gc.freeze()'s
+            # permanent generation)
+            self.word_store = _WordStore(
+                partial(_word_counts, self.vocabulary, vectorizer._char_wb_ngrams)
+            )
         else:
             self.analyze = vectorizer.build_analyzer()
             if vectorizer.analyzer == "word" and vectorizer.get_stop_words() is None:
@@ -172,15 +189,6 @@ class _TextPart:
                 ):
                     self.tokenize = _default_tokens(self.tokenize)
                 self.ngram_range = tuple(vectorizer.ngram_range)
-
-    def _word_counts(self, word: str) -> dict[int, int]:
-        counts: dict[int, int] = {}
-        vocabulary = self.vocabulary
-        for gram in self.word_ngrams(word):
-            j = vocabulary.get(gram)
-            if j is not None:
-                counts[j] = counts.get(j, 0) + 1
-        return counts
 
     def grams(self, document: str) -> list[str]:
         """The document's tokens and n-grams, as the vectoriser's analyser

@@ -251,3 +251,24 @@ def test_threads_sharing_a_word_store_get_the_pipelines_answers(monkeypatch):
         results = list(pool.map(predict, batches * 3))
     for got, want in zip(results, expected * 3, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+def test_a_compiled_model_is_freed_without_the_cycle_collector():
+    # workers freeze start-up objects out of the collector (config/gunicorn.py):
+    # an unloaded model must go by reference counting alone
+    import gc
+    import weakref
+
+    pipe = text_pipeline(VECTORIZERS["tfidf_char_wb_sublinear"]())
+    fast = compile_linear_rows(pipe)
+    fast([{"message": t} for t in messages(5)])
+    cells = [c.cell_contents for c in fast.__closure__]
+    parts = next(c for c in cells if isinstance(c, list) and c)
+    refs = [weakref.ref(part) for part in parts]
+    refs += [weakref.ref(part.word_store) for part in parts if part.by_word]
+    gc.disable()
+    try:
+        del fast, cells, parts
+        assert all(ref() is None for ref in refs)
+    finally:
+        gc.enable()
