@@ -32,6 +32,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import (
     DEFAULT_DB_ALIAS,
     DatabaseError,
@@ -91,6 +92,11 @@ class GroupCommitter:
                 _insert([_Pending(logs, stored)])
             return
         item = _Pending(logs, stored)
+        if not settings.INFERENCE["GROUP_COMMIT"]:
+            self._commit([item])  # its own transaction on the thread's connection
+            if item.error is not None:
+                raise item.error
+            return
         with self._lock:
             self._queue.append(item)
             lead = not self._leading

@@ -8,8 +8,9 @@ prediction. This module computes the same numbers for small inputs:
 
 - ``FlatForest`` stacks the trees of a fitted IsolationForest into flat arrays
   and walks every (row, tree) pair at once with numpy, level by level;
-- ``describe_rows`` computes the text descriptors with precompiled regular
-  expressions, row by row.
+- ``describe_rows`` computes the text descriptors row by row, with byte
+  counts and substring checks where they give the same answer as the
+  regular expressions (ASCII), and the precompiled expressions elsewhere.
 
 Tests check both against the originals (same scores to 1e-9).
 """

@@ -427,6 +427,7 @@ INFERENCE = {
     ),
     # Write the prediction log (off only to measure what logging costs).
     "LOG_PREDICTIONS": env.bool("INFERENCE_LOG_PREDICTIONS", default=True),
+    "GROUP_COMMIT": env.bool("INFERENCE_GROUP_COMMIT", default=True),
     "MAX_ROWS": env.int("INFERENCE_MAX_ROWS", default=1000),
     "MAX_STRING_LENGTH": env.int("INFERENCE_MAX_STRING_LENGTH", default=5000),
     "MAX_FEEDBACK_ITEMS": env.int("INFERENCE_MAX_FEEDBACK_ITEMS", default=10000),

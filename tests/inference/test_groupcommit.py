@@ -66,6 +66,42 @@ def test_concurrent_writers_share_transactions_and_lose_nothing(
     assert committer.items == 200 and committer.groups < 200
 
 
+def test_without_group_commit_each_request_has_its_own_transaction(
+    transactional_db, monkeypatch, settings
+):
+    settings.INFERENCE = {**settings.INFERENCE, "GROUP_COMMIT": False}
+    _slow_insert(monkeypatch)
+    committer = groupcommit.GroupCommitter()
+    StoredResponse.objects.create(
+        scope="u1", request_id="taken", model_name="m", model_version=1, response={}
+    )
+    errors = []
+
+    def worker(base: int) -> None:
+        try:
+            for i in range(10):
+                committer.write([_log(base + i)])
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(n * 100,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert PredictionLog.objects.count() == 40
+    assert committer.items == 40 and committer.groups == 40
+    taken = StoredResponse(
+        scope="u1", request_id="taken", model_name="m", model_version=1, response={}
+    )
+    with pytest.raises(IntegrityError):
+        committer.write([_log(999)], taken)
+    assert not PredictionLog.objects.filter(request_id="999").exists()
+
+
 def test_a_conflict_fails_only_its_own_request(transactional_db, monkeypatch):
     _slow_insert(monkeypatch)
     committer = groupcommit.GroupCommitter()
