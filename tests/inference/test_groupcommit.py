@@ -40,28 +40,33 @@ def _slow_insert(monkeypatch):
     monkeypatch.setattr(groupcommit, "_insert", slow)
 
 
+def _write_concurrently(committer, *, threads: int, each: int) -> list:
+    """``threads`` threads write ``each`` requests of one row; their errors."""
+    errors = []
+
+    def worker(base: int) -> None:
+        try:
+            for i in range(each):
+                committer.write([_log(base + i)])
+        except Exception as exc:  # pragma: no cover - reported by the caller
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    started = [threading.Thread(target=worker, args=(n * 100,)) for n in range(threads)]
+    for t in started:
+        t.start()
+    for t in started:
+        t.join()
+    return errors
+
+
 def test_concurrent_writers_share_transactions_and_lose_nothing(
     transactional_db, monkeypatch
 ):
     _slow_insert(monkeypatch)
     committer = groupcommit.GroupCommitter()
-    errors = []
-
-    def worker(base: int) -> None:
-        try:
-            for i in range(25):
-                committer.write([_log(base + i)])
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(n * 100,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert _write_concurrently(committer, threads=8, each=25) == []
     assert PredictionLog.objects.count() == 200
     assert committer.items == 200 and committer.groups < 200
 
@@ -75,23 +80,7 @@ def test_without_group_commit_each_request_has_its_own_transaction(
     StoredResponse.objects.create(
         scope="u1", request_id="taken", model_name="m", model_version=1, response={}
     )
-    errors = []
-
-    def worker(base: int) -> None:
-        try:
-            for i in range(10):
-                committer.write([_log(base + i)])
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(n * 100,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert _write_concurrently(committer, threads=4, each=10) == []
     assert PredictionLog.objects.count() == 40
     assert committer.items == 40 and committer.groups == 40
     taken = StoredResponse(
