@@ -1,7 +1,7 @@
 """Fixed-window request counters for per-client rate limits.
 
 One integer per (scope, client, window). With Redis (``REDIS_URL``) the counter
-is shared by every process: one round trip per request (``INCR`` and
+is shared by every process: one round trip per sync (``INCRBY`` and
 ``EXPIRE ... NX`` pipelined) on a client kept for the life of the process.
 Django's cache API would build a new Redis client object and make two round
 trips per call, which costs more than a one-row prediction.
