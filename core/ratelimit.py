@@ -36,6 +36,7 @@ SOCKET_TIMEOUT_SECONDS = 0.25
 SYNC_EVERY_HITS = 16
 SYNC_EVERY_SECONDS = 0.25
 EXACT_WITHIN = 64  # requests left in the window under which every hit syncs
+MAX_KEPT_WINDOWS = 10_000  # beyond this, finished windows are forgotten
 
 _lock = threading.Lock()
 _local: dict[str, int] = {}
@@ -81,7 +82,7 @@ def _redis():
 def _count_locally(key: str, expires_at: float) -> int:
     with _lock:
         now = time.time()
-        if len(_local_window) > 10_000:  # drop finished windows
+        if len(_local_window) > MAX_KEPT_WINDOWS:
             for stale in [k for k, end in _local_window.items() if end < now]:
                 _local.pop(stale, None)
                 _local_window.pop(stale, None)
@@ -154,7 +155,7 @@ def _tally(key: str, expires_at: float) -> _Tally:
     """The tally of ``key`` (caller holds ``_lock``)."""
     tally = _tallies.get(key)
     if tally is None:
-        if len(_tallies) > 10_000:  # drop finished windows
+        if len(_tallies) > MAX_KEPT_WINDOWS:
             now = time.time()
             for stale in [k for k, t in _tallies.items() if t.expires_at < now]:
                 del _tallies[stale]

@@ -87,9 +87,6 @@ class _WordStore:
         self._lock = threading.Lock()
         self._state = self._State()
 
-    def __len__(self) -> int:
-        return len(self._state.ids)
-
     def lookup(self, words: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(features, counts) of every n-gram of ``words`` in order, and how
         many belong to each word."""
@@ -238,8 +235,9 @@ class _TextPart:
         return row_array, feature_array, np.ones(len(feature_array))
 
     def add_to_all(self, rows: Sequence[dict], decisions: np.ndarray) -> None:
-        """Add the part's contribution for many rows at once, through one CSR
-        matrix built from the (cached) token counts, as scikit-learn would."""
+        """Add the part's contribution for all rows at once: the counts of
+        each (row, feature) cell summed, weighted and normalised as the
+        vectoriser would, dotted with the coefficients."""
         n = len(rows)
         row_array, feature_array, count_array = self._pairs(rows)
         if not len(feature_array):

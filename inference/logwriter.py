@@ -7,9 +7,8 @@ multi-row INSERT whose text is built once per row count, or COPY on PostgreSQL
 for many rows. On PostgreSQL, JSON columns are sent as JSON text (orjson,
 several times faster than ``json.dumps``) and UUIDs and aware datetimes as
 they are (psycopg's own ``Jsonb`` wrapper costs a third of a 100-row COPY);
-on other databases
-each field's own ``get_db_prep_save`` prepares them. Must be called inside the
-caller's transaction (or as its own single statement).
+on other databases each field's own ``get_db_prep_save`` prepares them. Must
+be called inside the caller's transaction (or as its own single statement).
 
 On PostgreSQL the INSERT goes through a server-side binding cursor on the
 thread's connection: Django's default psycopg cursor renders every value into

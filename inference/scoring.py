@@ -27,7 +27,6 @@ from core.ml import textstats
 
 _LETTER = re.compile(r"[^\W\d_]")
 _DIGIT = re.compile(r"\d")
-_UPPER = re.compile(r"[A-Z]")
 _URL = re.compile(textstats.URL_RE, re.IGNORECASE)
 _CURRENCY = re.compile(textstats.CURRENCY_RE, re.IGNORECASE)
 
@@ -122,8 +121,6 @@ class FlatForest:
     """A fitted IsolationForest as flat node arrays (all trees side by side)."""
 
     roots: np.ndarray  # (T,) index of each tree's root in the node arrays
-    left: np.ndarray  # (N,) global index of the left child, -1 at leaves
-    right: np.ndarray
     feature: np.ndarray  # (N,) feature of the split, in the full input's columns
     threshold: np.ndarray  # (N,) float64 split threshold
     leaf_value: np.ndarray  # (N,) depth + average path length of the leaf - 1
@@ -146,8 +143,9 @@ class FlatForest:
             n = tree.node_count
             is_leaf = tree.children_left == -1
             roots.append(offset)
-            left.append(np.where(is_leaf, -1, tree.children_left + offset))
-            right.append(np.where(is_leaf, -1, tree.children_right + offset))
+            own = np.arange(offset, offset + n)  # a leaf's children: itself
+            left.append(np.where(is_leaf, own, tree.children_left + offset))
+            right.append(np.where(is_leaf, own, tree.children_right + offset))
             local = np.where(is_leaf, 0, tree.feature)
             mapped = np.asarray(features)[local] if subsample else local
             feature.append(mapped.astype(np.intp))
@@ -159,19 +157,14 @@ class FlatForest:
             )
             max_depth = max(max_depth, int(tree.max_depth))
             offset += n
-        left_all = np.concatenate(left).astype(np.intp)
-        right_all = np.concatenate(right).astype(np.intp)
-        own = np.arange(len(left_all), dtype=np.intp)
-        children = np.empty(2 * len(left_all), dtype=np.intp)
-        children[0::2] = np.where(left_all == -1, own, left_all)
-        children[1::2] = np.where(left_all == -1, own, right_all)
+        children = np.empty(2 * offset, dtype=np.intp)
+        children[0::2] = np.concatenate(left)
+        children[1::2] = np.concatenate(right)
         denominator = len(forest.estimators_) * float(
             _average_path_length(np.array([forest._max_samples]))[0]
         )
         return cls(
             roots=np.asarray(roots, dtype=np.intp),
-            left=left_all,
-            right=right_all,
             feature=np.concatenate(feature),
             threshold=np.concatenate(threshold),
             leaf_value=np.concatenate(value).astype(float),
