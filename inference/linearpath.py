@@ -32,10 +32,12 @@ from itertools import repeat
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 logger = logging.getLogger(__name__)
 
 WORD_CACHE_LIMIT = 200_000  # words remembered per char_wb vectoriser
+HASH_GROUP_FROM = 512  # keys from which hashing beats sorting (measured)
 RowsPredictor = Callable[[Sequence[dict]], np.ndarray]
 
 
@@ -243,9 +245,7 @@ class _TextPart:
         if not len(feature_array):
             return
         # sum the counts of each (row, feature): one key per cell
-        keys, where = np.unique(
-            row_array * self.n_features + feature_array, return_inverse=True
-        )
+        keys, where = _group(row_array * self.n_features + feature_array)
         data = np.bincount(where, weights=count_array)
         per_row = keys // self.n_features
         features = keys - per_row * self.n_features
@@ -269,6 +269,18 @@ class _TextPart:
         weights = self.weight_matrix[features]
         for k in range(self.classes):
             decisions[:, k] += np.bincount(per_row, data * weights[:, k], n)
+
+
+def _group(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct keys and each key's index among them, as
+    ``np.unique(keys, return_inverse=True)`` but not sorted: from a few hundred
+    keys pandas' ``factorize`` (a hash table) is 2-3 times faster than the
+    sort (30,000 keys, 100 SMS messages' n-grams: 1.1 against 2.1 ms).
+    Callers only sum per key, so the order does not matter."""
+    if len(keys) >= HASH_GROUP_FROM:
+        where, distinct = pd.factorize(keys)
+        return distinct, where
+    return np.unique(keys, return_inverse=True)
 
 
 class _NumericPart:

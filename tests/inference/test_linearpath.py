@@ -14,6 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from inference import linearpath
 from inference.linearpath import compile_linear_rows, verified_rows
 
 WORDS = [
@@ -102,6 +103,29 @@ def test_text_pipelines_match_predict_proba(kind, rows):
     np.testing.assert_allclose(fast(batch), expected, rtol=1e-9, atol=1e-12)
     # a word seen before (cached n-grams) gives the same answer again
     np.testing.assert_allclose(fast(batch), expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("hash_from", [0, 10**9])
+@pytest.mark.parametrize("kind", ["tfidf_char_wb_sublinear", "tfidf_word_bigrams"])
+def test_grouping_by_hash_or_by_sort_gives_the_pipelines_answers(
+    monkeypatch, kind, hash_from
+):
+    monkeypatch.setattr(linearpath, "HASH_GROUP_FROM", hash_from)
+    pipe = text_pipeline(VECTORIZERS[kind]())
+    fast = compile_linear_rows(pipe)
+    texts = messages(150, seed=3)
+    expected = pipe.predict_proba(pd.DataFrame({"message": texts}))
+    got = fast([{"message": t} for t in texts])
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 511, 512, 5000])
+def test_group_is_unique_with_inverse_in_any_order(size):
+    keys = np.random.default_rng(size).integers(0, max(size // 3, 1), size)
+    distinct, where = linearpath._group(keys)
+    assert len(set(distinct.tolist())) == len(distinct)  # each key once
+    assert sorted(distinct.tolist()) == sorted(set(keys.tolist()))
+    np.testing.assert_array_equal(distinct[where], keys)
 
 
 def test_tabular_multiclass_with_scaler_and_passthrough():
