@@ -20,7 +20,8 @@ dumpers send the values as parameters. Errors are still Django's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -135,18 +136,26 @@ def prediction_logs_insert(logs: Sequence[PredictionLog | LogRow]) -> None:
         chunk = rows[start : start + MAX_ROWS_PER_STATEMENT]
         params = [value for row in chunk for value in row]
         statement = _statement(conn.vendor, len(chunk))
-        with conn.cursor() as cursor:
-            if conn.vendor == "postgresql":
-                _execute_bound(conn, cursor, statement, params)
-            else:
+        if conn.vendor == "postgresql":
+            with _bound_cursor(conn) as raw:
+                raw.execute(statement, params, prepare=False)
+        else:
+            with conn.cursor() as cursor:
                 cursor.execute(statement, params)
 
 
-def _execute_bound(conn, cursor, statement: str, params: list) -> None:
-    """Run ``statement`` with server-side parameter binding on the connection
-    of Django's ``cursor`` (opened by Django: health check, thread check)."""
-    with conn.wrap_database_errors, psycopg.Cursor(cursor.cursor.connection) as raw:
-        raw.execute(statement, params, prepare=False)
+@contextmanager
+def _bound_cursor(conn) -> Iterator[psycopg.Cursor]:
+    """A server-side binding psycopg cursor on the thread's connection, with
+    the steps of Django's ``cursor()`` (health check, connection, thread
+    check) but not its client-side cursor and wrapper, which this write never
+    used (about 0.1 ms of a one-row request's 1.4 ms of CPU, A/B in one
+    process); errors are Django's."""
+    conn.close_if_health_check_failed()
+    conn.ensure_connection()
+    conn.validate_thread_sharing()
+    with conn.wrap_database_errors, psycopg.Cursor(conn.connection) as raw:
+        yield raw
 
 
 def single_statement(rows: int) -> bool:
@@ -161,8 +170,7 @@ def _copy(conn, rows: list[list]) -> None:
     quote = conn.ops.quote_name
     columns = ", ".join(quote(f.column) for f in _fields())
     table = quote(PredictionLog._meta.db_table)
-    with conn.cursor() as cursor, conn.wrap_database_errors:
-        raw = cursor.cursor  # the psycopg cursor under Django's wrapper
-        with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+    statement = f"COPY {table} ({columns}) FROM STDIN"
+    with _bound_cursor(conn) as raw, raw.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
