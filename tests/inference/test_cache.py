@@ -219,3 +219,45 @@ def test_a_version_that_fails_to_load_is_retried_later_not_every_tick(
     follower._failed.clear()
     follower.follow_aliases()
     assert attempts == [999, 999]
+
+
+def test_short_gil_turns_last_while_any_user_is_inside_and_are_restored():
+    import sys
+
+    from inference.cache import DOWNLOAD_SWITCH_INTERVAL, _ShortGilTurns
+
+    turns = _ShortGilTurns()
+    before = sys.getswitchinterval()
+    try:
+        with turns:
+            assert sys.getswitchinterval() == pytest.approx(DOWNLOAD_SWITCH_INTERVAL)
+            turns.__enter__()  # a second download, in another thread
+        assert sys.getswitchinterval() == pytest.approx(DOWNLOAD_SWITCH_INTERVAL)
+        turns.__exit__(None, None, None)
+        assert sys.getswitchinterval() == pytest.approx(before)
+        with pytest.raises(RuntimeError), turns:
+            raise RuntimeError("a failed download")
+        assert sys.getswitchinterval() == pytest.approx(before)
+    finally:
+        sys.setswitchinterval(before)
+
+
+def test_a_download_runs_with_short_gil_turns(served_sms, tmp_path, monkeypatch):
+    import sys
+
+    from inference.cache import DOWNLOAD_SWITCH_INTERVAL, ModelCache
+
+    seen = []
+    real = registry.version_download
+
+    def recording(name, version, dst):
+        seen.append(sys.getswitchinterval())
+        return real(name, version, dst)
+
+    monkeypatch.setattr(registry, "version_download", recording)
+    before = sys.getswitchinterval()
+    ModelCache(tmp_path, poll_seconds=0).get(
+        name="sms-spam", version=served_sms.version
+    )
+    assert seen == [pytest.approx(DOWNLOAD_SWITCH_INTERVAL)]
+    assert sys.getswitchinterval() == pytest.approx(before)
