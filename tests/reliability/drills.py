@@ -423,6 +423,6 @@ def warm_up(ctx, concurrency: int = 8, rounds: int = 10) -> float:
 
 def load_times(ctx, name: str, version: int) -> list[float]:
     """Seconds each web worker took to load ``name`` v``version`` (its log)."""
-    pattern = re.compile(rf"loaded {re.escape(name)} v{version} in ([0-9.]+)s")
+    pattern = re.compile(rf"\bloaded {re.escape(name)} v{version} in ([0-9.]+)s")
     text = (ctx.stack.logs / "web.log").read_text(errors="replace")
     return [float(m.group(1)) for m in pattern.finditer(text)]
