@@ -146,14 +146,10 @@ class Predictions:
 
 
 # While a download runs, threads get the GIL in shorter turns: a download is
-# hundreds of small socket and file operations, each of which gives the GIL up
-# and waits for it again, and with the request threads of a busy worker
-# holding it for the whole default turn (5 ms) each wait is that long. Measured
-# with four busy threads in one process: a download from the local store took
-# 2.4 s with 5 ms turns, 0.6 s with 0.5 ms turns, 0.03 s with no busy thread;
-# from an MLflow server under serving load, 13.7 s. Serving throughput is the
-# same with either turn (docs/benchmark.md), so the short turn is kept to the
-# download only.
+# hundreds of small socket and file operations, each giving the GIL up and
+# waiting a whole turn for it behind a busy worker's request threads (figures
+# in docs/inference.md). Serving throughput is the same with either turn
+# (docs/benchmark.md); the short turn is kept to the download all the same.
 DOWNLOAD_SWITCH_INTERVAL = 0.0005
 
 
