@@ -57,6 +57,26 @@ def _check_logged(results) -> None:
         assert logged[row["prediction_id"]] == (r.body["model_version"], r.request_id)
 
 
+def _listening_sockets(port: int) -> int:
+    """Listening TCP sockets on ``port`` (from /proc/net/tcp)."""
+    with open("/proc/net/tcp") as table:
+        next(table)
+        return sum(
+            1
+            for line in table
+            if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A"
+        )
+
+
+def test_each_worker_listens_on_its_own_socket(gunicorn):
+    # SO_REUSEPORT: the kernel spreads new connections over the two workers
+    # (a worker opens its socket once its models are loaded)
+    deadline = time.monotonic() + 60
+    while _listening_sockets(PORT) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _listening_sockets(PORT) == 2
+
+
 # 2,000 in CI; `make reliability-inference` runs 10,000
 LOAD_REQUESTS = int(os.environ.get("INFERENCE_LOAD_REQUESTS", "2000"))
 

@@ -1,0 +1,108 @@
+"""The gunicorn settings' socket handling: one listening socket per worker on
+a TCP address, the port checked free first, the shared socket otherwise."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import socket
+
+import pytest
+from gunicorn.config import Config
+
+import config.gunicorn as gunicorn_conf
+
+
+class _Server:
+    def __init__(self, *binds: str) -> None:
+        self.cfg = Config()
+        self.cfg.set("bind", list(binds))
+        self.cfg.set("reuse_port", True)
+        self.log = logging.getLogger("test.gunicorn")
+
+
+def _listener(reuse_port: bool) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock
+
+
+@pytest.fixture(autouse=True)
+def _no_metrics_dir(monkeypatch):
+    monkeypatch.setattr("core.metrics.reset_multiprocess_dir", lambda: None)
+    monkeypatch.delenv("LISTEN_FDS", raising=False)
+    monkeypatch.delenv("GUNICORN_FD", raising=False)
+
+
+def test_socket_per_worker_by_default(monkeypatch):
+    monkeypatch.delenv("GUNICORN_REUSE_PORT", raising=False)
+    assert importlib.reload(gunicorn_conf).reuse_port is True
+    monkeypatch.setenv("GUNICORN_REUSE_PORT", "0")
+    assert importlib.reload(gunicorn_conf).reuse_port is False
+    monkeypatch.delenv("GUNICORN_REUSE_PORT")
+    importlib.reload(gunicorn_conf)
+
+
+@pytest.mark.parametrize(
+    ("address", "usable"),
+    [
+        (("127.0.0.1", 8000), True),
+        (("127.0.0.1", 0), False),  # each worker would get a port of its own
+        ("/run/modelgate.sock", False),  # a Unix socket
+        (3, False),  # an inherited descriptor (fd://3)
+    ],
+)
+def test_reuse_port_only_for_tcp_with_a_fixed_port(address, usable):
+    assert gunicorn_conf.reuse_port_usable([address]) is usable
+
+
+def test_address_free_refuses_a_port_another_process_listens_on():
+    # a worker's SO_REUSEPORT socket would accept a second server beside it;
+    # the probe binds without SO_REUSEPORT and is refused
+    for reuse_port in (True, False):
+        held = _listener(reuse_port)
+        address = held.getsockname()
+        try:
+            assert not gunicorn_conf.address_free(address, attempts=2, delay=0.01)
+        finally:
+            held.close()
+        assert gunicorn_conf.address_free(address, attempts=1)
+
+
+def test_on_starting_stops_when_the_port_is_taken(monkeypatch):
+    once = functools.partial(gunicorn_conf.address_free, attempts=1)
+    monkeypatch.setattr(gunicorn_conf, "address_free", once)
+    held = _listener(reuse_port=True)
+    try:
+        host, port = held.getsockname()
+        with pytest.raises(SystemExit):
+            gunicorn_conf.on_starting(_Server(f"{host}:{port}"))
+    finally:
+        held.close()
+
+
+def test_on_starting_keeps_socket_per_worker_on_a_free_port():
+    free = _listener(reuse_port=False)
+    host, port = free.getsockname()
+    free.close()
+    server = _Server(f"{host}:{port}")
+    gunicorn_conf.on_starting(server)
+    assert server.cfg.reuse_port is True
+
+
+@pytest.mark.parametrize("bind", ["unix:/tmp/modelgate-test.sock", "fd://3"])
+def test_on_starting_shares_one_socket_for_unix_and_descriptors(bind):
+    server = _Server(bind)
+    gunicorn_conf.on_starting(server)
+    assert server.cfg.reuse_port is False
+
+
+def test_on_starting_uses_sockets_passed_by_systemd(monkeypatch):
+    monkeypatch.setenv("LISTEN_FDS", "1")
+    server = _Server("127.0.0.1:8000")
+    gunicorn_conf.on_starting(server)
+    assert server.cfg.reuse_port is False
