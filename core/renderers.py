@@ -29,12 +29,17 @@ class FastJSONRenderer(JSONRenderer):
         return super().render(data, accepted_media_type, renderer_context)
 
 
-def json_text(value: Any) -> str:
-    """``value`` as JSON text (orjson, or the standard library for what it
+def json_bytes(value: Any) -> bytes:
+    """``value`` as UTF-8 JSON (orjson, or the standard library for what it
     does not take); NaN and infinities become null, as JSON has no such numbers."""
     try:
-        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
     except TypeError:
         import json
 
-        return json.dumps(value, default=str)
+        return json.dumps(value, default=str).encode()
+
+
+def json_text(value: Any) -> str:
+    """``json_bytes`` as text."""
+    return json_bytes(value).decode()

@@ -10,6 +10,11 @@ they are (psycopg's own ``Jsonb`` wrapper costs a third of a 100-row COPY);
 on other databases each field's own ``get_db_prep_save`` prepares them. Must
 be called inside the caller's transaction (or as its own single statement).
 
+The COPY is binary: psycopg's C dumpers write UUIDs, numbers and timestamps
+as PostgreSQL stores them, and the server parses none of them from text (a
+100-row COPY 0.41 against 0.62 ms of the worker's CPU and 1.4 against 1.7 ms
+until committed, than in text format, medians in one process).
+
 On PostgreSQL the INSERT goes through a server-side binding cursor on the
 thread's connection: Django's default psycopg cursor renders every value into
 the SQL text in Python (``ClientCursor``), which cost more than half of the
@@ -29,8 +34,9 @@ from uuid import UUID
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connection, connections
+from psycopg.types.json import set_json_dumps
 
-from core.renderers import json_text
+from core.renderers import json_bytes, json_text
 from inference.models import PredictionLog
 
 MAX_ROWS_PER_STATEMENT = 500
@@ -127,11 +133,11 @@ def prediction_logs_insert(logs: Sequence[PredictionLog | LogRow]) -> None:
     INSERT with thousands of bound parameters).
     """
     conn = connections[DEFAULT_DB_ALIAS]  # resolve the thread's connection once
+    if conn.vendor == "postgresql" and len(logs) >= COPY_FROM_ROWS:
+        _copy(conn, [as_row(log) for log in logs])
+        return
     adapt = _adapter(conn)
     rows = [adapt(as_row(log)) for log in logs]
-    if conn.vendor == "postgresql" and len(rows) >= COPY_FROM_ROWS:
-        _copy(conn, rows)
-        return
     for start in range(0, len(rows), MAX_ROWS_PER_STATEMENT):
         chunk = rows[start : start + MAX_ROWS_PER_STATEMENT]
         params = [value for row in chunk for value in row]
@@ -166,11 +172,21 @@ def single_statement(rows: int) -> bool:
     return rows <= MAX_ROWS_PER_STATEMENT
 
 
-def _copy(conn, rows: list[list]) -> None:
+@lru_cache(maxsize=1)
+def _copy_types() -> tuple[str, ...]:
+    """PostgreSQL type names of the columns, for the binary COPY's dumpers
+    (``varchar(256)`` → ``varchar``)."""
+    return tuple(f.db_type(connection).split("(")[0] for f in _fields())
+
+
+def _copy(conn, rows: list[LogRow]) -> None:
     quote = conn.ops.quote_name
     columns = ", ".join(quote(f.column) for f in _fields())
     table = quote(PredictionLog._meta.db_table)
-    statement = f"COPY {table} ({columns}) FROM STDIN"
-    with _bound_cursor(conn) as raw, raw.copy(statement) as copy:
-        for row in rows:
-            copy.write_row(row)
+    statement = f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)"
+    with _bound_cursor(conn) as raw:
+        set_json_dumps(json_bytes, context=raw)  # this cursor's jsonb dumper
+        with raw.copy(statement) as copy:
+            copy.set_types(_copy_types())
+            for row in rows:
+                copy.write_row(row)

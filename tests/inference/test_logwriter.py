@@ -112,6 +112,44 @@ def test_postgresql_inserts_bind_values_on_the_server(monkeypatch):
     assert PredictionLog.objects.count() == 2
 
 
+@pytest.mark.django_db
+def test_postgresql_copies_many_rows_in_binary_format(monkeypatch):
+    """The binary COPY stores what the text paths store, numpy values and
+    NaN (JSON null) included."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: other databases take multi-row INSERTs")
+    import numpy as np
+    import psycopg
+
+    statements = []
+    original = psycopg.Cursor.copy
+
+    def spy(self, statement, *args, **kwargs):
+        statements.append(str(statement))
+        return original(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "copy", spy)
+    rows = [
+        row._replace(
+            prediction=np.int64(i),
+            probabilities={"a": np.float64(0.5), "b": float("nan")},
+            inputs={"values": [1, 2.5, None], "flag": True},
+            outlier_score=np.float32(0.25) if i % 2 else np.float64(-1.5),
+        )
+        for i, row in enumerate(make_rows(logwriter.COPY_FROM_ROWS))
+    ]
+    prediction_logs_insert(rows)
+    assert len(statements) == 1 and "FORMAT BINARY" in statements[0]
+    stored = {log.prediction_id: log for log in PredictionLog.objects.all()}
+    for i, row in enumerate(rows):
+        log = stored[row.prediction_id]
+        assert log.prediction == i
+        assert log.probabilities == {"a": 0.5, "b": None}
+        assert log.inputs == {"values": [1, 2.5, None], "flag": True}
+        assert log.outlier_score == (0.25 if i % 2 else -1.5)
+        assert (log.created_at, log.request_id) == (row.created_at, row.request_id)
+
+
 def test_log_row_fields_follow_the_table_columns():
     columns = [
         f.attname for f in PredictionLog._meta.concrete_fields if not f.primary_key
