@@ -106,3 +106,61 @@ def test_on_starting_uses_sockets_passed_by_systemd(monkeypatch):
     server = _Server("127.0.0.1:8000")
     gunicorn_conf.on_starting(server)
     assert server.cfg.reuse_port is False
+
+
+class _Response:
+    status = "200 OK"
+    sent = 431
+    headers = [("Content-Type", "application/json"), ("X-Request-ID", "abc")]
+
+
+class _Request:
+    headers = [("HOST", "127.0.0.1:8000"), ("AUTHORIZATION", "Token secret")]
+
+
+def _environ(**extra) -> dict:
+    return {
+        "REMOTE_ADDR": "10.1.2.3",
+        "REQUEST_METHOD": "POST",
+        "RAW_URI": '/api/v1/models/sms-spam/predict?alias="x"',
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "PATH_INFO": "/api/v1/models/sms-spam/predict",
+        "HTTP_AUTHORIZATION": "Token secret",
+        **extra,
+    }
+
+
+def _line(logger, environ, response=None) -> str:
+    from datetime import timedelta
+
+    from gunicorn.glogging import SafeAtoms
+
+    atoms = logger.atoms(
+        response or _Response(), _Request(), environ, timedelta(microseconds=12_345)
+    )
+    return logger.cfg.access_log_format % SafeAtoms(atoms)
+
+
+@pytest.mark.parametrize("sent", [431, 0, None])
+def test_access_line_is_gunicorns_line(sent):
+    from gunicorn.glogging import Logger
+
+    cfg = Config()
+    cfg.set("access_log_format", gunicorn_conf.ACCESS_LOG_FORMAT)
+    response = _Response()
+    response.sent = sent
+    ours, theirs = gunicorn_conf.AccessLogger(cfg), Logger(cfg)
+    line = _line(ours, _environ(), response)
+    assert line == _line(theirs, _environ(), response)
+    expected_size = "-" if sent is None else str(sent)
+    assert line == (
+        '10.1.2.3 "POST /api/v1/models/sms-spam/predict?alias=\\"x\\" HTTP/1.1" '
+        f"200 {expected_size} 12ms"
+    )
+
+
+def test_access_line_of_another_format_has_every_gunicorn_field():
+    cfg = Config()
+    cfg.set("access_log_format", '%(h)s "%(a)s" %({x-request-id}o)s')
+    line = _line(gunicorn_conf.AccessLogger(cfg), _environ(HTTP_USER_AGENT="curl/8"))
+    assert line == '10.1.2.3 "curl/8" abc'
