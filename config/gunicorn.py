@@ -86,6 +86,7 @@ def on_starting(server) -> None:
             if not address_free(address):
                 server.log.error("Connection in use: %s:%s", *address)
                 sys.exit(1)
+            server.log.info("Listening at: http://%s:%s (socket per worker)", *address)
 
 
 def reuse_port_usable(addresses) -> bool:
