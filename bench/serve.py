@@ -420,6 +420,8 @@ def report(results, servers, row_counts, levels, args, load_before, load_after, 
         "|---:|---:|---|---:|---:|---:|---:|",
     ]
     summary = []
+    names = {s.name for s in servers}
+    mlflows = [n for n in ("mlflow-w1", "mlflow-w2") if n in names]
     for rows in row_counts:
         for conc in levels:
             for server in servers:
@@ -428,8 +430,6 @@ def report(results, servers, row_counts, levels, args, load_before, load_after, 
                     f"| {rows} | {conc} | {server.name} | {med(cell.rps):.1f} | "
                     f"{med(cell.p50):.2f} | {med(cell.p99):.2f} | {cell.errors} |"
                 )
-            names = {s.name for s in servers}
-            mlflows = [n for n in ("mlflow-w1", "mlflow-w2") if n in names]
             if not mlflows or not {"modelgate", "modelgate-nolog"} <= names:
                 continue  # a tuning run (--only) without the summary's servers
             mg = results[("modelgate", rows, conc)]

@@ -137,17 +137,16 @@ def post_fork(server, worker) -> None:
     With a socket per worker, gunicorn opens the worker's socket before this
     hook; it is closed during the warm-up and opened again after it, so the
     kernel gives a starting worker no connection it cannot answer yet."""
+    from gunicorn.sock import close_sockets, create_sockets
+
     reopen = server.cfg.reuse_port and bool(worker.sockets)
     if reopen:
-        for listener in worker.sockets:
-            listener.close()
+        close_sockets(worker.sockets, unlink=False)
     if os.environ.get("GUNICORN_WARMUP", "1") == "1":
         from inference.cache import warm_up
 
         warm_up()
     if reopen:
-        from gunicorn.sock import create_sockets
-
         worker.sockets = create_sockets(server.cfg, server.log)
     if gc_freeze:
         import gc

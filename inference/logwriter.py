@@ -173,20 +173,22 @@ def single_statement(rows: int) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _copy_types() -> tuple[str, ...]:
-    """PostgreSQL type names of the columns, for the binary COPY's dumpers
-    (``varchar(256)`` → ``varchar``)."""
-    return tuple(f.db_type(connection).split("(")[0] for f in _fields())
+def _copy_statement() -> tuple[str, tuple[str, ...]]:
+    """The binary COPY statement (PostgreSQL) and the type names of its
+    columns for psycopg's dumpers (``varchar(256)`` → ``varchar``)."""
+    quote = connection.ops.quote_name
+    fields = _fields()
+    columns = ", ".join(quote(f.column) for f in fields)
+    table = quote(PredictionLog._meta.db_table)
+    types = tuple(f.db_type(connection).split("(")[0] for f in fields)
+    return f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)", types
 
 
 def _copy(conn, rows: list[LogRow]) -> None:
-    quote = conn.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in _fields())
-    table = quote(PredictionLog._meta.db_table)
-    statement = f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)"
+    statement, types = _copy_statement()
     with _bound_cursor(conn) as raw:
         set_json_dumps(json_bytes, context=raw)  # this cursor's jsonb dumper
         with raw.copy(statement) as copy:
-            copy.set_types(_copy_types())
+            copy.set_types(types)
             for row in rows:
                 copy.write_row(row)
