@@ -2,7 +2,9 @@
 
 Serves the registered SMS model (``models:/sms-spam/<version>``) with:
 
-- Modelgate: gunicorn, production settings, PostgreSQL, prediction log on;
+- Modelgate: gunicorn, production settings, PostgreSQL, prediction log on,
+  each worker pinned to a CPU (``GUNICORN_CPU_AFFINITY=1``, the setting for a
+  machine the server has to itself; ``--no-cpu-affinity`` measures without);
 - Modelgate with the log off (``INFERENCE_LOG_PREDICTIONS=false``), to show
   what logging costs;
 - ``mlflow models serve --env-manager local`` with 1 and with 2 workers;
@@ -189,6 +191,12 @@ def main() -> None:
     parser.add_argument("--worker-class", default="gthread")
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument(
+        "--cpu-affinity",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="pin each Modelgate worker to a CPU (GUNICORN_CPU_AFFINITY)",
+    )
+    parser.add_argument(
         "--pg-url", default="postgres://postgres@127.0.0.1:5432/bench_modelgate"
     )
     parser.add_argument("--mlflow-uri", default=None, help="default: the local store")
@@ -251,6 +259,7 @@ def main() -> None:
         "GUNICORN_WORKERS": str(args.workers),
         "GUNICORN_WORKER_CLASS": args.worker_class,
         "GUNICORN_THREADS": str(args.threads),
+        "GUNICORN_CPU_AFFINITY": "1" if args.cpu_affinity else "0",
         "GUNICORN_ACCESSLOG": "/dev/null",
         "GUNICORN_KEEPALIVE": "5",
     }
@@ -410,7 +419,8 @@ def report(results, servers, row_counts, levels, args, load_before, load_after, 
         return statistics.median(values)
 
     lines = [
-        f"\nModelgate ({args.workers} gunicorn {args.worker_class} workers, "
+        f"\nModelgate ({args.workers} gunicorn {args.worker_class} workers"
+        f"{', one per CPU' if args.cpu_affinity else ''}, "
         f"PostgreSQL) vs mlflow models serve; {args.rounds} rounds x "
         f"{args.duration} s per cell, medians; load average before "
         f"{load_before[0]:.2f}, after {load_after[0]:.2f} (1 min), "
@@ -473,6 +483,7 @@ def report(results, servers, row_counts, levels, args, load_before, load_after, 
                         f"{k[0]}|{k[1]}|{k[2]}": vars(v) for k, v in results.items()
                     },
                     "load_average": [load_before, load_after],
+                    "cpu_affinity": args.cpu_affinity,
                     "markdown": text,
                 },
                 indent=2,

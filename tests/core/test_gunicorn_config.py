@@ -6,7 +6,9 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
+import os
 import socket
+import threading
 
 import pytest
 from gunicorn.config import Config
@@ -164,3 +166,72 @@ def test_access_line_of_another_format_has_every_gunicorn_field():
     cfg.set("access_log_format", '%(h)s "%(a)s" %({x-request-id}o)s')
     line = _line(gunicorn_conf.AccessLogger(cfg), _environ(HTTP_USER_AGENT="curl/8"))
     assert line == '10.1.2.3 "curl/8" abc'
+
+
+# ------------------------------------------------------------- CPU affinity
+@pytest.mark.parametrize(
+    ("allowed", "taken", "cpu"),
+    [
+        ({0, 1}, [], 0),
+        ({0, 1}, [0], 1),
+        ({0, 1}, [0, 1], 0),  # more workers than CPUs: round robin
+        ({0, 1}, [1], 0),  # a restarted worker takes the CPU its predecessor left
+        ({2, 5, 7}, [2, 5], 7),  # only the CPUs the server may run on
+        ({0, 1, 2}, [0, None, 1], 2),  # a worker started unpinned counts for none
+        ({3}, [], None),  # one CPU: nothing to pin
+    ],
+)
+def test_next_cpu_spreads_workers_over_the_allowed_cpus(allowed, taken, cpu):
+    assert gunicorn_conf.next_cpu(allowed, taken) == cpu
+
+
+class _Worker:
+    def __init__(self, cpu=None) -> None:
+        if cpu is not None:
+            self.cpu = cpu
+        self.sockets = []
+        self.pid = os.getpid()
+
+
+def test_pre_fork_pins_only_when_asked(monkeypatch):
+    server = _Server("127.0.0.1:8000")
+    server.WORKERS = {101: _Worker(cpu=0)}
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(gunicorn_conf, "cpu_affinity", False)
+    worker = _Worker()
+    gunicorn_conf.pre_fork(server, worker)
+    assert not hasattr(worker, "cpu")
+    monkeypatch.setattr(gunicorn_conf, "cpu_affinity", True)
+    gunicorn_conf.pre_fork(server, worker)
+    assert worker.cpu == 1
+
+
+def test_post_fork_pins_the_worker_and_the_threads_it_starts(monkeypatch):
+    """In a forked child (the test process keeps its CPUs): after post_fork
+    the worker and a thread it starts later run on its CPU only."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two CPUs")
+    monkeypatch.setenv("GUNICORN_WARMUP", "0")
+    monkeypatch.setattr(gunicorn_conf, "gc_freeze", False)
+    cpu = max(os.sched_getaffinity(0))
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report the masks, exit without pytest's teardown
+        try:
+            gunicorn_conf.post_fork(_Server("127.0.0.1:8000"), _Worker(cpu=cpu))
+            seen = {}
+            thread = threading.Thread(
+                target=lambda: seen.update(thread=os.sched_getaffinity(0))
+            )
+            thread.start()
+            thread.join()
+            masks = (os.sched_getaffinity(0), seen["thread"])
+            os.write(write, repr(masks).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        report = pipe.read()
+    os.waitpid(pid, 0)
+    assert report == repr(({cpu}, {cpu}))
+    assert len(os.sched_getaffinity(0)) >= 2  # the test process is untouched

@@ -24,11 +24,11 @@ MLFLOW_DOWN_PORT = 8112
 
 @pytest.fixture(scope="module")
 def gunicorn(django_db_setup, django_db_blocker, trained_models, tmp_path_factory):
-    """Two gunicorn workers of four threads (production settings) serving
-    sms-spam@production."""
+    """Two gunicorn workers of four threads (production settings, each worker
+    pinned to a CPU as on a dedicated machine) serving sms-spam@production."""
     registry.alias_set("sms-spam", "production", trained_models["sms-spam"].version)
     tmp = tmp_path_factory.mktemp("gunicorn")
-    proc = live.start_gunicorn(tmp, PORT, workers=2)
+    proc = live.start_gunicorn(tmp, PORT, workers=2, GUNICORN_CPU_AFFINITY="1")
     yield proc
     proc.stop()
 
@@ -75,6 +75,33 @@ def test_each_worker_listens_on_its_own_socket(gunicorn):
     while _listening_sockets(PORT) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _listening_sockets(PORT) == 2
+
+
+def _worker_cpus(master: int) -> list[str]:
+    """The CPUs each worker process (and each of its threads) may run on."""
+    cpus = []
+    with open(f"/proc/{master}/task/{master}/children") as children:
+        for pid in children.read().split():
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/status") as status:
+                    for line in status:
+                        if line.startswith("Cpus_allowed_list:"):
+                            cpus.append((pid, line.split()[1]))
+    return cpus
+
+
+def test_each_worker_runs_on_its_own_cpu(gunicorn):
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two CPUs")
+    # every thread of a worker (its request threads included) on one CPU,
+    # and the two workers on different CPUs
+    live.wait_http(PORT, "/health/ready", gunicorn)
+    cpus = _worker_cpus(gunicorn.popen.pid)
+    by_worker = {pid: {cpu for p, cpu in cpus if p == pid} for pid, _ in cpus}
+    assert len(by_worker) == 2, cpus
+    assert all(len(masks) == 1 for masks in by_worker.values()), cpus
+    masks = [next(iter(m)) for m in by_worker.values()]
+    assert all(mask.isdigit() for mask in masks) and len(set(masks)) == 2, cpus
 
 
 # 2,000 in CI; `make reliability-inference` runs 10,000
