@@ -33,6 +33,22 @@ def test_seed_demo_prints_credentials_once(settings, tmp_path, capsys):
 
 
 @pytest.mark.django_db
+def test_seed_demo_on_a_fresh_database_replaces_stale_logins(settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    path = tmp_path / "demo-credentials.txt"
+    path.write_text("Demo users (from a database since deleted)\n  alice  old-pass\n")
+    call_command("seed_demo")
+    text = path.read_text()
+    assert "old-pass" not in text and text.count("Demo users") == 1
+    # one user missing (deleted): only its new login is added to the others
+    get_user_model().objects.filter(username="victor").delete()
+    call_command("seed_demo")
+    after = path.read_text()
+    assert after.startswith(text) and after.count("victor") == 2
+    assert "alice" not in after[len(text) :]
+
+
+@pytest.mark.django_db
 def test_setup_periodic_tasks_is_idempotent():
     call_command("setup_periodic_tasks")
     call_command("setup_periodic_tasks")

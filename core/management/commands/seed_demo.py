@@ -64,9 +64,14 @@ class Command(BaseCommand):
         text = "\n".join(lines) + "\n"
         path = self._file()
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a") as handle:
+        # Every demo user new: a fresh database, and the file's older logins
+        # are stale, so it is replaced. Some new: theirs are added below the
+        # others, which still hold.
+        fresh = len(created) == len(DEMO_USERS)
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if fresh else os.O_APPEND)
+        with open(os.open(path, flags, 0o600), "w") as handle:
             handle.write(text)
-        os.chmod(path, 0o600)
+        os.chmod(path, 0o600)  # a file made before with another mode
         self.stdout.write(self.style.SUCCESS(text))
 
     @staticmethod
