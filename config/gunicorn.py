@@ -123,14 +123,14 @@ def address_free(address, attempts: int = 5, delay: float = 1.0) -> bool:
     return False
 
 
-def next_cpu(allowed, taken) -> int | None:
+def next_cpu(allowed, taken: list) -> int | None:
     """The CPU for a new worker: of the ``allowed`` CPUs, the one the fewest
     running workers are pinned to (``taken``: their CPUs), lowest first; None
     with a single CPU (nothing to pin)."""
     cpus = sorted(allowed)
     if len(cpus) < 2:
         return None
-    return min(cpus, key=lambda cpu: (sum(1 for t in taken if t == cpu), cpu))
+    return min(cpus, key=lambda cpu: (taken.count(cpu), cpu))
 
 
 def pre_fork(server, worker) -> None:

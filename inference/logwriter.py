@@ -81,15 +81,19 @@ def _json_positions() -> tuple[int, ...]:
     return tuple(i for i, f in enumerate(_fields()) if isinstance(f, JSONField))
 
 
+@lru_cache(maxsize=1)
+def _target() -> tuple[str, str]:
+    """The quoted table name and its column list, for the INSERT and the COPY.
+    Only model metadata goes into statement text; every value is bound."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in _fields())
+    return quote(PredictionLog._meta.db_table), columns
+
+
 @lru_cache(maxsize=64)
 def _statement(vendor: str, rows: int) -> str:
-    quote = connection.ops.quote_name
-    fields = _fields()
-    columns = ", ".join(quote(f.column) for f in fields)
-    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    # Only model metadata (table and column names) and placeholders go into the
-    # text; every value is a bound parameter.
-    table = quote(PredictionLog._meta.db_table)
+    table, columns = _target()
+    one = "(" + ", ".join(["%s"] * len(_fields())) + ")"
     values = ", ".join([one] * rows)
     return f"INSERT INTO {table} ({columns}) VALUES {values}"  # noqa: S608
 
@@ -176,11 +180,8 @@ def single_statement(rows: int) -> bool:
 def _copy_statement() -> tuple[str, tuple[str, ...]]:
     """The binary COPY statement (PostgreSQL) and the type names of its
     columns for psycopg's dumpers (``varchar(256)`` → ``varchar``)."""
-    quote = connection.ops.quote_name
-    fields = _fields()
-    columns = ", ".join(quote(f.column) for f in fields)
-    table = quote(PredictionLog._meta.db_table)
-    types = tuple(f.db_type(connection).split("(")[0] for f in fields)
+    table, columns = _target()
+    types = tuple(f.db_type(connection).split("(")[0] for f in _fields())
     return f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)", types
 
 
