@@ -25,13 +25,21 @@ from monitoring.permissions import can_operate, can_view
 from monitoring.services.alerts import alert_acknowledge, alert_snooze
 from monitoring.services.reports import report_compare, report_request
 
+OPERATE_DENIED = (
+    "Running reports and acknowledging or snoozing alerts is for ops and "
+    "administrators; the dashboards and reports stay readable."
+)
+
 
 class ViewerRequired(AccessMixin):
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         if not can_view(request.user):
-            raise PermissionDenied
+            raise PermissionDenied(
+                "Monitoring pages are for people with a role (viewers, ops, data "
+                "scientists, approvers); API client accounts read the API instead."
+            )
         return super().dispatch(request, *args, **kwargs)
 
 
@@ -40,7 +48,7 @@ class OperatorRequired(AccessMixin):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         if not can_operate(request.user):
-            raise PermissionDenied
+            raise PermissionDenied(OPERATE_DENIED)
         return super().dispatch(request, *args, **kwargs)
 
 
@@ -174,7 +182,7 @@ class CompareView(ViewerRequired, TemplateView):
 
     def post(self, request, name):
         if not can_operate(request.user):
-            raise PermissionDenied
+            raise PermissionDenied(OPERATE_DENIED)
         monitor = get_object_or_404(
             Monitor, pk=request.POST.get("monitor"), model_name=name
         )
