@@ -89,7 +89,7 @@ class MonitorAdmin(OperatorViewMixin, admin.ModelAdmin):
             {
                 "fields": [
                     "min_rows", "max_rows", "text_sample_rows", "html_report",
-                    "html_sample_rows", "max_text_length",
+                    "max_text_length",
                 ]
             },
         ),
