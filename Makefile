@@ -47,8 +47,9 @@ setup: install ## migrate, seed demo users, train, register and promote the demo
 	$(PY) manage.py seed_promotions
 
 .PHONY: run
-run: setup ## set up, then run web (http://127.0.0.1:8000), worker and beat; Ctrl-C stops all
+run: setup ## set up, then run web (http://127.0.0.1:8000), worker and beat; Ctrl-C stops all (DJANGO_DEBUG=true for debug pages)
 	@echo "Modelgate on http://127.0.0.1:8000  (demo logins: $(DATA_DIR)/demo-credentials.txt)"
+	@echo "DEBUG is $(if $(filter true True 1 yes on,$(DJANGO_DEBUG)),on,off (developing: DJANGO_DEBUG=true make run))"
 	PATH="$(CURDIR)/$(BIN):$$PATH" PROMETHEUS_MULTIPROC_DIR="$(CURDIR)/$(DATA_DIR)/prometheus" $(BIN)/honcho start -f Procfile $(if $(REDIS_URL),web worker beat stream,web worker beat)
 
 .PHONY: test

@@ -15,7 +15,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "api/docs/",
-        SpectacularSwaggerView.as_view(url_name="api-schema"),
+        SpectacularSwaggerView.as_view(
+            url_name="api-schema", template_name="core/api_docs.html"
+        ),
         name="api-docs",
     ),
     path("", include("governance.urls")),

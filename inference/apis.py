@@ -171,7 +171,6 @@ class PredictApi(_PredictBase):
         parameters=[*SELECTOR_PARAMS, REQUEST_ID_PARAM],
         request=PredictRequestSerializer,
         responses={200: PredictResponseSerializer, **PREDICT_ERRORS},
-        tags=["predict"],
     )
     def post(self, request, name: str):
         if len(name) > 256:
@@ -201,7 +200,6 @@ class InvocationsApi(_PredictBase):
         parameters=[REQUEST_ID_PARAM],
         request=PredictRequestSerializer,
         responses={200: InvocationsResponseSerializer, **PREDICT_ERRORS},
-        tags=["predict"],
     )
     def post(self, request):
         outcome = self.serve(request, name=self.model_name(), alias=None, version=None)
@@ -222,7 +220,6 @@ class PredictionListApi(APIView):
             OpenApiParameter("page_size", int),
         ],
         responses={200: PredictionPageSerializer, **COMMON_ERRORS, 400: _ERR},
-        tags=["predictions"],
     )
     def get(self, request):
         qs = selectors.prediction_list_for_client(
@@ -240,7 +237,6 @@ class PredictionDetailApi(APIView):
         operation_id="predictions_retrieve",
         summary="One of your predictions (404 for anyone else's)",
         responses={200: PredictionSerializer, **COMMON_ERRORS},
-        tags=["predictions"],
     )
     def get(self, request, prediction_id):
         found = selectors.prediction_get_for_client(
@@ -263,7 +259,6 @@ class FeedbackApi(APIView):
         description="A second label replaces the first; the change is kept.",
         request=FeedbackRequestSerializer,
         responses={200: FeedbackResponseSerializer, **COMMON_ERRORS, **BODY_ERRORS},
-        tags=["feedback"],
     )
     def post(self, request, prediction_id):
         if not isinstance(request.data, dict) or "label" not in request.data:
@@ -299,7 +294,6 @@ class BulkFeedbackApi(APIView):
         summary="Send up to 10,000 labels; each item gets its own result",
         request=BulkFeedbackRequestSerializer,
         responses={200: BulkFeedbackResponseSerializer, **COMMON_ERRORS, **BODY_ERRORS},
-        tags=["feedback"],
     )
     def post(self, request):
         items = request.data.get("items") if isinstance(request.data, dict) else None
@@ -330,7 +324,6 @@ class BatchJobListApi(APIView):
         summary="Your batch jobs, newest first",
         parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
         responses={200: BatchJobPageSerializer, **COMMON_ERRORS, 400: _ERR},
-        tags=["batch"],
     )
     def get(self, request):
         paginator = CappedPageNumberPagination()
@@ -349,7 +342,6 @@ class BatchJobListApi(APIView):
             "application/json": BatchJobCreateSerializer,
         },
         responses={202: BatchJobSerializer, **PREDICT_ERRORS},
-        tags=["batch"],
     )
     def post(self, request):
         serializer = BatchJobCreateSerializer(data=request.data)
@@ -371,7 +363,6 @@ class BatchJobDetailApi(APIView):
         operation_id="batch_jobs_retrieve",
         summary="A batch job with its progress",
         responses={200: BatchJobSerializer, **COMMON_ERRORS},
-        tags=["batch"],
     )
     def get(self, request, job_id):
         job = selectors.batch_job_get_for_client(client=request.user, job_id=job_id)
@@ -389,7 +380,6 @@ class BatchJobResultsApi(APIView):
             409: _ERR,
             **COMMON_ERRORS,
         },
-        tags=["batch"],
     )
     def get(self, request, job_id):
         job = selectors.batch_job_get_for_client(client=request.user, job_id=job_id)

@@ -34,6 +34,13 @@ class PredictorRequired(LoginRequiredMixin, UserPassesTestMixin):
     def test_func(self) -> bool:
         return can_predict(self.request.user)
 
+    def get_permission_denied_message(self) -> str:
+        roles = ", ".join(settings.INFERENCE["PREDICT_ROLES"])
+        return (
+            f"Sending predictions needs one of the roles {roles}. Viewers and "
+            "approvers read models, reports and dashboards but do not send traffic."
+        )
+
     def handle_no_permission(self):
         if self.request.user.is_authenticated:
             self.raise_exception = True

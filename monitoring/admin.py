@@ -1,5 +1,9 @@
 """Admin: monitors with their alert rules (schedules kept in sync), reports
-(read-only, with progress and the HTML link), alerts (acknowledge, snooze)."""
+(read-only, with progress and the HTML link), alerts (acknowledge, snooze).
+
+Ops see the three lists and use their actions (run a report, acknowledge and
+snooze alerts); adding, editing and deleting monitors stays with
+administrators (Django's model permissions)."""
 
 from __future__ import annotations
 
@@ -14,12 +18,23 @@ from django.utils.html import format_html
 from core.exceptions import ApplicationError
 from monitoring.calculations.windows import last_complete_window
 from monitoring.models import Alert, AlertRule, Monitor, Report
+from monitoring.permissions import can_operate
 from monitoring.services.alerts import alert_acknowledge, alert_snooze
 from monitoring.services.monitors import monitor_delete, monitor_schedule_sync
 from monitoring.services.reports import report_request
 
 
-class AlertRuleInline(admin.TabularInline):
+class OperatorViewMixin:
+    """Ops may view (and run the actions of) what admins manage."""
+
+    def has_module_permission(self, request):
+        return super().has_module_permission(request) or can_operate(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) or can_operate(request.user)
+
+
+class AlertRuleInline(OperatorViewMixin, admin.TabularInline):
     model = AlertRule
     extra = 0
     fields = [
@@ -40,7 +55,7 @@ class WindowForm(forms.Form):
 
 
 @admin.register(Monitor)
-class MonitorAdmin(admin.ModelAdmin):
+class MonitorAdmin(OperatorViewMixin, admin.ModelAdmin):
     list_display = [
         "name", "model_name", "alias", "model_version", "enabled", "schedule",
         "window_minutes", "num_method", "cat_method", "text_method",
@@ -74,7 +89,7 @@ class MonitorAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     "min_rows", "max_rows", "text_sample_rows", "html_report",
-                    "html_sample_rows", "max_text_length",
+                    "max_text_length",
                 ]
             },
         ),
@@ -149,7 +164,7 @@ class MonitorAdmin(admin.ModelAdmin):
 
 
 @admin.register(Report)
-class ReportAdmin(admin.ModelAdmin):
+class ReportAdmin(OperatorViewMixin, admin.ModelAdmin):
     list_display = [
         "id", "monitor", "kind", "window_start", "window_end", "model_version",
         "status", "progress", "attempts", "rows", "drift_share", "health", "html",
@@ -173,7 +188,7 @@ class ReportAdmin(admin.ModelAdmin):
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(OperatorViewMixin, admin.ModelAdmin):
     list_display = [
         "id", "severity", "status", "title", "model_name", "occurrences",
         "opened_at", "last_seen_at", "snoozed_until", "resolved_at",

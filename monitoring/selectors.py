@@ -4,13 +4,21 @@ the /metrics collector see. Dashboards read rollups and reports only."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Count, QuerySet
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from monitoring.calculations import latency
+from monitoring.calculations.charts import (
+    Buckets,
+    drift_ratio,
+    span_buckets,
+    span_hours,
+)
+from monitoring.calculations.methods import METHODS
 from monitoring.choices import (
     ACTIVE_ALERT_STATUSES,
     Granularity,
@@ -83,74 +91,82 @@ def traffic_totals(*, model_name: str, start: datetime, end: datetime) -> dict:
     return totals
 
 
-def traffic_series(
-    *, model_name: str, start: datetime, end: datetime, granularity: str
-) -> dict:
-    """Per bucket (all versions together): requests, error rate (refused or
+def _chart_time(moment: datetime) -> str:
+    """A chart's x value: UTC without an offset (Plotly draws dates as given)."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat()
+
+
+def chart_buckets(*, span: str | None, now: datetime | None = None) -> Buckets:
+    """The dashboards' time grid for ``span`` ("6h", "24h", "7d", "30d").
+    Buckets newer than the rollups' lag plus one rollup run are still filling."""
+    from config.schedules import SCHEDULES
+
+    now = now or timezone.now()
+    _, hours = span_hours(span)
+    every = next(
+        s.every_seconds or 0
+        for s in SCHEDULES
+        if s.task == "monitoring.tasks.rollups_update"
+    )
+    lag = settings.MONITORING["ROLLUP_LAG_SECONDS"] + every
+    return span_buckets(
+        now=now, hours=hours, settled_until=now - timedelta(seconds=lag)
+    )
+
+
+def traffic_series(*, model_name: str, buckets: Buckets) -> dict:
+    """Per bucket of the grid (all versions together; every bucket present,
+    empty ones as 0 requests and no rate): requests, error rate (refused or
     failed requests, 4xx and 5xx), server error rate (5xx), latency
     p50/p95/p99, outlier rate, predictions per label."""
-    merged: dict[datetime, dict] = {}
-    for r in _rollups(
-        model_name=model_name, start=start, end=end, granularity=granularity
-    ).order_by("bucket_start"):
-        b = merged.setdefault(
-            r.bucket_start,
-            {
-                "requests": 0,
-                "errors": 0,
-                "server_errors": 0,
-                "outliers": 0,
-                "hist": latency.empty_histogram(),
-                "labels": defaultdict(int),
-            },
-        )
-        b["requests"] += r.requests
-        b["errors"] += r.errors
-        b["server_errors"] += r.server_errors
-        b["outliers"] += r.outliers
+    n = len(buckets.starts)
+    requests, errors, server_errors, outliers = [0] * n, [0] * n, [0] * n, [0] * n
+    hists: list[dict | None] = [None] * n
+    per_label: dict[str, list[int]] = defaultdict(lambda: [0] * n)
+    rows = _rollups(
+        model_name=model_name,
+        start=buckets.start,
+        end=buckets.end,
+        granularity=buckets.granularity,
+    )
+    for r in rows:
+        i = buckets.index(r.bucket_start)
+        if i is None:
+            continue
+        requests[i] += r.requests
+        errors[i] += r.errors
+        server_errors[i] += r.server_errors
+        outliers[i] += r.outliers
         if r.latency_buckets:
-            b["hist"] = latency.merge([b["hist"], r.latency_buckets])
-        for label, n in (r.predictions or {}).items():
-            b["labels"][label] += n
-    times = sorted(merged)
-    labels = sorted({label for b in merged.values() for label in b["labels"]})
+            hists[i] = latency.merge([h for h in (hists[i], r.latency_buckets) if h])
+        for label, count in (r.predictions or {}).items():
+            per_label[label][i] += count
+
+    def rate(part: list[int], whole: list[int]) -> list[float | None]:
+        return [p / w if w else None for p, w in zip(part, whole, strict=True)]
+
+    handled = [r + e for r, e in zip(requests, errors, strict=True)]
     series = {
-        "time": [t.isoformat() for t in times],
-        "requests": [merged[t]["requests"] for t in times],
-        "errors": [merged[t]["errors"] for t in times],
-        "error_rate": [],
-        "server_error_rate": [],
-        "outlier_rate": [],
-        "p50": [],
-        "p95": [],
-        "p99": [],
-        "labels": {
-            label: [merged[t]["labels"].get(label, 0) for t in times]
-            for label in labels
-        },
-        "granularity": granularity,
+        "time": [_chart_time(t) for t in buckets.starts],
+        "range": [_chart_time(buckets.start), _chart_time(buckets.end)],
+        "step_ms": int(buckets.step.total_seconds() * 1000),
+        "partial_from": buckets.partial_from,
+        "requests": requests,
+        "errors": errors,
+        "error_rate": rate(errors, handled),
+        "server_error_rate": rate(server_errors, handled),
+        "outlier_rate": rate(outliers, requests),
+        "labels": {label: per_label[label] for label in sorted(per_label)},
+        "granularity": buckets.granularity,
     }
-    for t in times:
-        b = merged[t]
-        handled = b["requests"] + b["errors"]
-        series["error_rate"].append(b["errors"] / handled if handled else None)
-        series["server_error_rate"].append(
-            b["server_errors"] / handled if handled else None
-        )
-        series["outlier_rate"].append(
-            b["outliers"] / b["requests"] if b["requests"] else None
-        )
-        for q, key in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
-            series[key].append(latency.percentile(b["hist"], q))
+    for q, key in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
+        series[key] = [latency.percentile(h, q) if h else None for h in hists]
+    present = [h for h in hists if h]
     series["totals"] = {
-        "requests": sum(series["requests"]),
-        "errors": sum(series["errors"]),
-        "server_errors": sum(merged[t]["server_errors"] for t in times),
-        "p95": latency.percentile(
-            latency.merge([merged[t]["hist"] for t in times]), 0.95
-        )
-        if times
-        else None,
+        "requests": sum(requests),
+        "errors": sum(errors),
+        "server_errors": sum(server_errors),
+        "p95": latency.percentile(latency.merge(present), 0.95) if present else None,
     }
     return series
 
@@ -164,46 +180,68 @@ def latest_reports(*, model_name: str, limit: int = 20) -> QuerySet[Report]:
     )
 
 
-def drift_history(*, model_name: str, limit: int = 48) -> dict:
-    """Drift share and per-column scores of the model's recent window reports
-    (the 12 columns with the highest scores)."""
+def drift_history(*, model_name: str, start: datetime, limit: int = 1000) -> dict:
+    """Drift share and per-column drift of the model's window reports that
+    ended since ``start`` (the 12 columns that came closest to drift).
+
+    Columns are scored on one scale (``charts.drift_ratio``: 1 is the
+    column's threshold), so a text column's classifier AUC and numeric
+    Wasserstein distances share one axis; the raw score, method and threshold
+    go with each point for the hover text."""
     reports = list(
         Report.objects.filter(
             model_name=model_name,
             status=ReportStatus.SUCCEEDED,
             kind__in=[ReportKind.SCHEDULED, ReportKind.ON_DEMAND],
+            window_end__gt=start,
         )
         .order_by("-window_end")
         .values("window_end", "drift_share", "summary")[:limit]
     )
     reports.reverse()
-    times = [r["window_end"].isoformat() for r in reports]
-    columns: dict[str, list] = {}
+    n = len(reports)
+    ratios: dict[str, list] = {}
+    raw: dict[str, list] = {}
     for i, r in enumerate(reports):
         for c in (r["summary"] or {}).get("columns", []):
             if c.get("group") not in ("feature", "descriptor", "prediction"):
                 continue
-            columns.setdefault(c["column"], [None] * len(reports))[i] = c.get("score")
-    # the columns that came closest to (or past) drift, so the chart stays legible
-    top = sorted(
-        columns, key=lambda c: max((v or 0) for v in columns[c]), reverse=True
-    )[:12]
-    return {
-        "time": times,
-        "share": [r["drift_share"] for r in reports],
-        "columns": {c: columns[c] for c in top},
-        "methods": {
-            c["column"]: f"{c['method']} ≥ {c['threshold']}"
-            for c in (
-                (reports[-1]["summary"] or {}).get("columns", []) if reports else []
+            name = c["column"]
+            ratios.setdefault(name, [None] * n)[i] = drift_ratio(
+                c.get("method", ""), c.get("score"), c.get("threshold") or 0
             )
-        },
+            if c.get("score") is not None:
+                raw.setdefault(name, [None] * n)[i] = (
+                    f"{c['score']:.4g} ({c['method']}, drift "
+                    f"{'below' if _p_value(c['method']) else 'from'} "
+                    f"{c['threshold']:g})"
+                )
+    # the columns that came closest to (or past) drift, so the chart stays legible
+    top = sorted(ratios, key=lambda c: max((v or 0) for v in ratios[c]), reverse=True)[
+        :12
+    ]
+    return {
+        "time": [_chart_time(r["window_end"]) for r in reports],
+        "share": [r["drift_share"] for r in reports],
+        "limit": (reports[-1]["summary"] or {}).get("feature_drift", {}).get("limit")
+        if reports
+        else None,
+        "columns": {c: ratios[c] for c in top},
+        "scores": {c: raw.get(c, [None] * n) for c in top},
     }
 
 
-def performance_history(*, model_name: str, limit: int = 200) -> dict:
+def _p_value(method: str) -> bool:
+    spec = METHODS.get(method)
+    return bool(spec and spec.score_kind == "p_value")
+
+
+def performance_history(*, model_name: str, start: datetime, limit: int = 1000) -> dict:
+    """Metrics and label coverage of the prediction windows since ``start``."""
     windows = list(
-        PerformanceWindow.objects.filter(monitor__model_name=model_name)
+        PerformanceWindow.objects.filter(
+            monitor__model_name=model_name, window_start__gte=start
+        )
         .order_by("-window_start")
         .values("window_start", "model_version", "coverage", "provisional", "metrics")[
             :limit
@@ -215,7 +253,7 @@ def performance_history(*, model_name: str, limit: int = 200) -> dict:
         for name, m in (w["metrics"] or {}).items():
             metrics.setdefault(name, [None] * len(windows))[i] = m.get("value")
     return {
-        "time": [w["window_start"].isoformat() for w in windows],
+        "time": [_chart_time(w["window_start"]) for w in windows],
         "coverage": [w["coverage"] for w in windows],
         "provisional": [w["provisional"] for w in windows],
         "metrics": metrics,

@@ -3,7 +3,7 @@ the selectors, never the raw prediction log."""
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC
 
 from django.contrib import messages
 from django.contrib.auth.mixins import AccessMixin
@@ -19,11 +19,17 @@ from django.views.generic import TemplateView
 from core.exceptions import ApplicationError
 from inference import selectors as inference_selectors
 from monitoring import selectors
-from monitoring.choices import Granularity, ModelHealth
+from monitoring.calculations.charts import SPANS, span_hours
+from monitoring.choices import ModelHealth
 from monitoring.models import Alert, Monitor, Report
 from monitoring.permissions import can_operate, can_view
 from monitoring.services.alerts import alert_acknowledge, alert_snooze
 from monitoring.services.reports import report_compare, report_request
+
+OPERATE_DENIED = (
+    "Running reports and acknowledging or snoozing alerts is for ops and "
+    "administrators; the dashboards and reports stay readable."
+)
 
 
 class ViewerRequired(AccessMixin):
@@ -31,7 +37,10 @@ class ViewerRequired(AccessMixin):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         if not can_view(request.user):
-            raise PermissionDenied
+            raise PermissionDenied(
+                "Monitoring pages are for people with a role (viewers, ops, data "
+                "scientists, approvers); API client accounts read the API instead."
+            )
         return super().dispatch(request, *args, **kwargs)
 
 
@@ -40,7 +49,7 @@ class OperatorRequired(AccessMixin):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         if not can_operate(request.user):
-            raise PermissionDenied
+            raise PermissionDenied(OPERATE_DENIED)
         return super().dispatch(request, *args, **kwargs)
 
 
@@ -64,44 +73,44 @@ class OverviewView(ViewerRequired, TemplateView):
 
 class ModelDashboardView(ViewerRequired, TemplateView):
     """Traffic, latency, errors, drift, performance, outliers, predictions,
-    reports and alerts of one model."""
+    reports and alerts of one model, over a chosen span."""
 
     template_name = "monitoring/model.html"
-    HOURS = {"6h": 6, "24h": 24, "7d": 24 * 7, "30d": 24 * 30}
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         name = self.kwargs["name"]
-        span = self.request.GET.get("span", "24h")
-        hours = self.HOURS.get(span, 24)
-        now = timezone.now()
-        granularity = Granularity.MINUTE if hours <= 6 else Granularity.HOUR
-        start = now - timedelta(hours=hours)
-        if granularity == Granularity.HOUR:
-            start = start.replace(minute=0, second=0, microsecond=0)
+        span, _ = span_hours(self.request.GET.get("span"))
+        buckets = selectors.chart_buckets(span=span)
         health, latest = selectors.model_health(model_name=name)
         from governance.selectors import model_aliases
 
+        monitors = list(Monitor.objects.filter(model_name=name))
         context.update(
             {
                 "name": name,
                 "span": span,
-                "spans": list(self.HOURS),
+                "spans": list(SPANS),
+                "granularity": buckets.granularity,
                 "health": health,
                 "health_label": ModelHealth(health).label,
                 "latest": latest,
                 "aliases": model_aliases(name=name),
                 "governance_url": selectors.governance_model_url(name),
-                "monitors": Monitor.objects.filter(model_name=name),
+                "monitors": monitors,
                 "reports": selectors.latest_reports(model_name=name),
                 "alerts": selectors.active_alerts(model_name=name),
                 "can_operate": can_operate(self.request.user),
                 "charts": {
                     "traffic": selectors.traffic_series(
-                        model_name=name, start=start, end=now, granularity=granularity
+                        model_name=name, buckets=buckets
                     ),
-                    "drift": selectors.drift_history(model_name=name),
-                    "performance": selectors.performance_history(model_name=name),
+                    "drift": selectors.drift_history(
+                        model_name=name, start=buckets.start
+                    ),
+                    "performance": selectors.performance_history(
+                        model_name=name, start=buckets.start
+                    ),
                 },
             }
         )
@@ -174,7 +183,7 @@ class CompareView(ViewerRequired, TemplateView):
 
     def post(self, request, name):
         if not can_operate(request.user):
-            raise PermissionDenied
+            raise PermissionDenied(OPERATE_DENIED)
         monitor = get_object_or_404(
             Monitor, pk=request.POST.get("monitor"), model_name=name
         )

@@ -74,6 +74,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "core.navigation.navigation",
             ],
         },
     },
@@ -157,15 +158,15 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATICFILES_FINDERS = [
-    "django.contrib.staticfiles.finders.FileSystemFinder",
-    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
-    # monitoring: plotly.min.js from the installed plotly package (no CDN)
-    "monitoring.staticfinders.PlotlyFinder",
-]
+# Static files carry a hash of their content in their names and are stored
+# gzipped beside the original (`collectstatic`, run by `make setup`): whitenoise
+# then serves them compressed with a one-year, immutable Cache-Control, in
+# every setting. A page refers to a file through {% static %}, which adds the hash.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
 }
 MEDIA_ROOT = Path(env.str("MODELGATE_MEDIA_DIR", default=str(DATA_DIR / "media")))
 MEDIA_URL = "/media/"
@@ -201,7 +202,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "core.pagination.CappedPageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.AppTaggedSchema",
     "EXCEPTION_HANDLER": "core.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.UserRateThrottle",
@@ -227,6 +228,20 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # one group per app in the API docs, in this order (core.schema tags
+    # each operation with its view's app)
+    "TAGS": [
+        {
+            "name": "inference",
+            "description": "Predictions, feedback (labels) and batch jobs.",
+        },
+        {
+            "name": "governance",
+            "description": "Registered models, promotion requests, policies and "
+            "the audit ledger.",
+        },
+        {"name": "monitoring", "description": "Monitors, drift reports and alerts."},
+    ],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         # every operation documents the error answers the API can give

@@ -31,6 +31,9 @@ class Method:
     drifted: Callable[[float, float], bool]
     #: "p_value" (small is drift) or "distance" (large is drift)
     score_kind: str
+    #: the score of two samples of one distribution (0 for distances, 0.5
+    #: for a classifier's ROC AUC); charts scale scores from it
+    baseline: float = 0.0
 
 
 def _arrays(fn):
@@ -110,6 +113,7 @@ METHODS: dict[str, Method] = {
             _series(text_domain.score),
             text_domain.drifted,
             "distance",
+            baseline=0.5,
         ),
     )
 }

@@ -66,8 +66,11 @@ def _spec(column: str, kind: str, group: str, config: ReportConfig, **kw) -> Col
     )
 
 
-def _sample(series: pd.Series, n: int, seed: int) -> pd.Series:
-    return series.sample(n=n, random_state=seed) if len(series) > n else series
+def text_sample(frame: pd.DataFrame, config: ReportConfig) -> pd.DataFrame:
+    """The rows text drift is tested on (it fits a classifier): at most
+    ``text_sample_rows``, drawn with the report's seed, in the drawn order."""
+    n = config.text_sample_rows
+    return frame.sample(n=n, random_state=config.seed) if len(frame) > n else frame
 
 
 def _descriptors(
@@ -101,6 +104,23 @@ def _with_descriptors(
         ref_parts.append(ref_d)
         cur_parts.append(cur_d)
     return pd.concat(ref_parts, axis=1), pd.concat(cur_parts, axis=1), names
+
+
+def drift_inputs(
+    reference: pd.DataFrame, current: pd.DataFrame, config: ReportConfig
+) -> tuple[pd.DataFrame, pd.DataFrame, list[ColumnSpec]]:
+    """Both sides with the text descriptors added, and every column to test
+    with its pinned method: what a report's drift verdicts are computed on
+    (and what Evidently's HTML of the report is given)."""
+    reference, current, descriptor_columns = _with_descriptors(
+        reference, current, config
+    )
+    proba_column = (
+        f"proba_{config.positive_class}"
+        if config.positive_class and f"proba_{config.positive_class}" in current.columns
+        else None
+    )
+    return reference, current, column_specs(config, descriptor_columns, proba_column)
 
 
 def column_specs(
@@ -179,15 +199,7 @@ def report_compute(
         return summary
 
     step(30, "text descriptors")
-    reference, current, descriptor_columns = _with_descriptors(
-        reference, current, config
-    )
-    proba_column = (
-        f"proba_{config.positive_class}"
-        if config.positive_class and f"proba_{config.positive_class}" in current.columns
-        else None
-    )
-    specs = column_specs(config, descriptor_columns, proba_column)
+    reference, current, specs = drift_inputs(reference, current, config)
     labelled = (
         current[current["label"].notna()] if "label" in current.columns else current[:0]
     )
@@ -199,9 +211,7 @@ def report_compute(
     text_specs = [s for s in specs if s.kind == TEXT]
     if text_specs:
         step(60, "text drift (domain classifier)")
-        n = config.text_sample_rows
-        ref_t = reference.apply(lambda c: _sample(c, n, config.seed))
-        cur_t = current.apply(lambda c: _sample(c, n, config.seed))
+        ref_t, cur_t = text_sample(reference, config), text_sample(current, config)
         results += drift_table(ref_t, cur_t, text_specs, min_rows=config.min_rows)
 
     label_specs = [s for s in specs if s.group == LABEL]

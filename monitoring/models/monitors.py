@@ -104,11 +104,8 @@ class Monitor(BaseModel):
     )
     html_report = models.BooleanField(
         default=True,
-        help_text="Also save Evidently's HTML report (on a bounded sample).",
-    )
-    html_sample_rows = models.PositiveIntegerField(
-        default=5_000,
-        help_text="Rows per side used for the HTML report.",
+        help_text="Also save Evidently's HTML view of each report (the same rows, "
+        "columns and pinned methods as the report).",
     )
     min_label_coverage = models.FloatField(
         default=0.3,

@@ -1,22 +1,16 @@
-"""Loading a report's data and running the computation (and Evidently's HTML).
-
-Evidently is imported here only inside ``html_report_write``, which runs in
-Celery workers; web processes never import it.
-"""
+"""Loading a report's data and running the computation (Evidently's HTML of
+the result: ``monitoring.services.html_report``)."""
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 
 import pandas as pd
-from django.conf import settings
 
 from inference import selectors as inference_selectors
-from monitoring.calculations.methods import CAT, NUM, TEXT
+from monitoring.calculations.methods import TEXT
 from monitoring.calculations.report import ReportConfig, report_compute
 from monitoring.calculations.status import model_status
 from monitoring.models import Monitor, Report
@@ -123,70 +117,3 @@ def report_data_compute(*, report: Report, progress: Progress) -> dict:
     summary["health"] = model_status(summary, drift_share_limit=monitor.drift_share)
     summary["_frames"] = (reference, current, config)
     return summary
-
-
-def html_report_write(
-    *,
-    report: Report,
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    config: ReportConfig,
-) -> str:
-    """Evidently's drift report on a bounded sample, saved under MEDIA_ROOT;
-    returns the path relative to MEDIA_ROOT."""
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("EVIDENTLY_DISABLE_TELEMETRY", "1")
-    from evidently import DataDefinition, Dataset
-    from evidently import Report as EvidentlyReport
-    from evidently.presets import DataDriftPreset
-
-    n = report.monitor.html_sample_rows
-    kinds = dict(config.feature_kinds)
-    columns = [c for c in kinds if c in reference.columns and c in current.columns]
-    extra = [
-        c for c in ("prediction",) if c in reference.columns and c in current.columns
-    ]
-
-    def prepare(frame: pd.DataFrame) -> pd.DataFrame:
-        frame = frame[columns + extra]
-        if len(frame) > n:
-            frame = frame.sample(n=n, random_state=0)
-        return frame.reset_index(drop=True)
-
-    ref, cur = prepare(reference), prepare(current)
-    definition = DataDefinition(
-        numerical_columns=[c for c in columns if kinds[c] == NUM],
-        categorical_columns=[c for c in columns if kinds[c] == CAT] + extra,
-        text_columns=[c for c in columns if kinds[c] == TEXT],
-    )
-    methods = config.methods
-    per_column = {
-        c: o["method"] for c, o in config.overrides.items() if o.get("method")
-    }
-    per_threshold = {
-        c: float(o["threshold"])
-        for c, o in config.overrides.items()
-        if "threshold" in o
-    }
-    preset = DataDriftPreset(
-        num_method=methods[NUM][0],
-        num_threshold=methods[NUM][1],
-        cat_method=methods[CAT][0],
-        cat_threshold=methods[CAT][1],
-        text_method=methods[TEXT][0],
-        text_threshold=methods[TEXT][1],
-        per_column_method=per_column or None,
-        per_column_threshold=per_threshold or None,
-        drift_share=config.drift_share_limit,
-    )
-    snapshot = EvidentlyReport([preset]).run(
-        Dataset.from_pandas(cur, data_definition=definition),
-        Dataset.from_pandas(ref, data_definition=definition),
-    )
-    relative = Path("monitoring") / "reports" / f"report-{report.pk}.html"
-    path = Path(settings.MEDIA_ROOT) / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    snapshot.save_html(str(tmp))
-    tmp.replace(path)
-    return str(relative)

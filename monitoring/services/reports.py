@@ -351,7 +351,8 @@ def _finish(report: Report) -> None:
 
 def report_execute(*, report_id: int) -> Outcome:
     """Run one delivery of the report job (see the module docstring)."""
-    from monitoring.services.compute import html_report_write, report_data_compute
+    from monitoring.services.compute import report_data_compute
+    from monitoring.services.html_report import html_report_write
 
     started = time.perf_counter()
     report, token = _claim(report_id)
@@ -368,7 +369,11 @@ def report_execute(*, report_id: int) -> Outcome:
         if report.monitor.html_report and summary.get("status") == "ok":
             progress(85, "writing Evidently's HTML report")
             html = html_report_write(
-                report=report, reference=reference, current=current, config=config
+                report=report,
+                reference=reference,
+                current=current,
+                config=config,
+                summary=summary,
             )
     except ReportLeaseLost:
         logger.warning("report %s: claim lost, leaving it to the new holder", report_id)

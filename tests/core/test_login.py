@@ -41,3 +41,16 @@ def test_a_successful_login_rotates_the_session_and_logout_ends_it(client, make_
     from django.contrib.sessions.models import Session
 
     assert not Session.objects.filter(session_key=after).exists()
+
+
+def test_a_failed_login_keeps_the_username(client, make_user):
+    make_user("alice", password="right-password-123")
+    response = client.post(
+        "/accounts/login/", {"username": "alice", "password": "wrong"}
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'name="username" id="id_username"' in html
+    assert 'value="alice"' in html
+    # the password field takes the focus, so the person retypes only that
+    assert 'autocomplete="current-password" required autofocus' in html

@@ -16,6 +16,8 @@ print(json.dumps({
     "engine": db["ENGINE"], "name": str(db["NAME"]), "options": db.get("OPTIONS", {}),
     "broker": settings.CELERY_BROKER_URL, "mlflow": settings.MLFLOW_TRACKING_URI,
     "email": settings.EMAIL_BACKEND, "health": db.get("CONN_HEALTH_CHECKS", False),
+    "debug": settings.DEBUG,
+    "static": settings.STORAGES["staticfiles"]["BACKEND"],
 }))
 """
 
@@ -48,6 +50,24 @@ def test_embedded_defaults_need_no_server(tmp_path):
     assert s["broker"] == "filesystem://"
     assert s["mlflow"] == f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
     assert s["email"] == "django.core.mail.backends.filebased.EmailBackend"
+
+
+def test_make_run_is_not_in_debug_unless_asked(tmp_path):
+    # a debug 404 lists every URL pattern to anyone who mistypes an address
+    assert settings_with(tmp_path)["debug"] is False
+    assert settings_with(tmp_path, DJANGO_DEBUG="true")["debug"] is True
+
+
+def test_static_files_are_hashed_and_compressed_in_every_serving_setting(tmp_path):
+    manifest = "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    assert settings_with(tmp_path)["static"] == manifest
+    production = settings_with(
+        tmp_path,
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        DJANGO_SECRET_KEY="x" * 50,
+        DJANGO_ALLOWED_HOSTS="example.com",
+    )
+    assert production["static"] == manifest
 
 
 def test_environment_switches_to_real_services(tmp_path):

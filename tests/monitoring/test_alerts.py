@@ -250,7 +250,7 @@ def test_admin_saving_a_monitor_syncs_its_schedule(client, make_user):
             "cat_method": "jensenshannon", "cat_threshold": 0.1,
             "text_method": "abs_text_content_drift", "text_threshold": 0.55,
             "column_overrides": "{}", "drift_share": 0.5, "min_rows": 100,
-            "max_rows": 50000, "text_sample_rows": 5000, "html_sample_rows": 5000,
+            "max_rows": 50000, "text_sample_rows": 5000,
             "max_text_length": 1000, "min_label_coverage": 0.3, "min_labels": 30,
             "performance_margin": 0.05, "recipients": "", "webhook_url": "",
             "webhook_secret": "",

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from monitoring.calculations.windows import last_complete_window
@@ -128,4 +130,58 @@ def test_overview_and_model_page_render_charts(
     page.click("table.grid a[href*='/monitoring/reports/']")
     page.wait_for_selector("#drift-table")
     page.screenshot(path=str(shots / "monitoring-report.png"), full_page=True)
+    assert not errors, errors
+
+
+@pytest.fixture
+def fresh_monitor(transactional_db):
+    return make_monitor("breast-cancer", model_version=1)
+
+
+def test_fresh_install_charts_explain_then_draw_a_sane_axis(
+    live_server, fresh_monitor, ops_user, tabular_reference, tmp_path, browser
+):
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    _login(page, live_server)
+    url = f"{live_server.url}/monitoring/models/breast-cancer/"
+
+    # no traffic yet: every chart says what will appear, the page how to get it
+    page.goto(url)
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#no-traffic").is_visible()
+    assert "make simulate" in page.locator("#no-traffic").inner_text()
+    assert page.locator(".js-plotly-plot").count() == 0
+    assert page.locator(".chart .empty-state").count() == 8
+
+    # a handful of predictions in the current hour: one bar on a day-wide axis
+    # (written from another thread: this one runs Playwright's event loop, in
+    # which Django refuses database calls)
+    def predictions_now():
+        now = timezone.now()
+        log_rows(
+            window_frame(tabular_reference, 8, seed=1),
+            model_name="breast-cancer", version=1,
+            start=now.replace(minute=0, second=0, microsecond=0),
+            end=now + timedelta(seconds=1),
+        )  # fmt: skip
+        rollups_update_predictions(now=now + timedelta(minutes=5))
+        connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(predictions_now).result()
+    page.goto(url)
+    for chart in ("traffic", "latency", "outliers"):
+        page.wait_for_selector(
+            f"#chart-{chart}.js-plotly-plot .main-svg", timeout=20000
+        )
+    ticks = page.locator("#chart-traffic .xtick text").all_text_contents()
+    assert ticks and not [t for t in ticks if "." in t], ticks  # no sub-second ticks
+    outlier_ticks = page.locator("#chart-outliers .ytick text").all_text_contents()
+    assert len(outlier_ticks) == len(set(outlier_ticks)) > 1, outlier_ticks
+    # the current hour is marked as still filling
+    assert "still filling" in page.locator("#chart-traffic").text_content()
+    assert page.locator("#no-traffic").count() == 0
+    page.screenshot(path=str(tmp_path / "fresh.png"), full_page=True)
     assert not errors, errors

@@ -14,7 +14,7 @@ from django.utils import timezone
 from inference.models import PredictionLog, RequestError
 from monitoring.calculations import latency
 from monitoring.models import RollupWatermark, TrafficRollup
-from monitoring.selectors import traffic_series, traffic_totals
+from monitoring.selectors import chart_buckets, traffic_series, traffic_totals
 from monitoring.services import rollups
 
 pytestmark = pytest.mark.django_db
@@ -84,11 +84,12 @@ def test_series_percentiles_and_totals():
     start = (timezone.now() - timedelta(minutes=40)).replace(second=0, microsecond=0)
     _rows(200, start=start, minutes=20)
     rollups.rollups_update_predictions()
-    series = traffic_series(
-        model_name="m", start=start, end=timezone.now(), granularity="minute"
-    )
+    series = traffic_series(model_name="m", buckets=chart_buckets(span="6h"))
+    assert len(series["time"]) == 360  # every minute of the span, with or without rows
     assert sum(series["requests"]) == 200
-    assert all(rate == pytest.approx(0.1, abs=0.11) for rate in series["outlier_rate"])
+    rates = [rate for rate in series["outlier_rate"] if rate is not None]
+    assert len(rates) == 20  # the 20 minutes with traffic; empty minutes have no rate
+    assert all(rate == pytest.approx(0.1, abs=0.11) for rate in rates)
     p95 = latency.percentile(
         latency.merge(
             TrafficRollup.objects.filter(granularity="minute").values_list(

@@ -440,6 +440,17 @@ def superuser_admin(model: str, perms: str) -> dict:
     }
 
 
+def operator_admin(model: str, perms: str) -> dict:
+    """Like ``superuser_admin``, and ops view the pages and run the list's
+    actions (a POST to the list); changing stays with ``perms``."""
+    table = superuser_admin(model, perms)
+    view = OPERATORS
+    table[f"admin:{model}_changelist"] = admin_page(view, view)
+    table[f"admin:{model}_history"] = admin_page(view, view)
+    table[f"admin:{model}_change"] = admin_page(view, {"admin"} if "c" in perms else ())
+    return table
+
+
 def _from_governance_matrix() -> dict:
     """The governance rules of the pytest matrix, for the roles of the stack."""
     from tests.governance.test_authorization_matrix import MATRIX
@@ -507,9 +518,9 @@ def declared() -> dict[str, dict[str, dict[str, str]]]:
         "batchjob",
     ):
         m.update(superuser_admin(f"inference_{model}", "v"))  # read-only records
-    m.update(superuser_admin("monitoring_monitor", "vacd"))
-    m.update(superuser_admin("monitoring_report", "vd"))
-    m.update(superuser_admin("monitoring_alert", "vd"))
+    m.update(operator_admin("monitoring_monitor", "vacd"))
+    m.update(operator_admin("monitoring_report", "vd"))
+    m.update(operator_admin("monitoring_alert", "vd"))
     # governance: the pytest matrix
     m.update(_from_governance_matrix())
     # inference
