@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from governance import registry
+from core import registry
 from governance.choices import AuditKind, RequestKind, RequestStatus, Stage
 from governance.models import PromotionRequest
 from governance.selectors import fresh_approvers, stage_alias

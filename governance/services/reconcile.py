@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import transaction
 
-from governance import registry
+from core import registry
 from governance.choices import AuditKind, RequestStatus, Stage
 from governance.models import PromotionRequest, RegisteredModel
 from governance.selectors import alias_desired, governed_aliases, stage_alias

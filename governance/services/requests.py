@@ -9,8 +9,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core import registry
 from core.exceptions import ApplicationError, ConflictError, NotFoundError
-from governance import permissions, registry
+from governance import permissions
 from governance.choices import (
     AuditKind,
     PolicyTarget,
