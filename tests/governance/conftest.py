@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from governance.choices import Role
+from core.roles import Role
 
 ROLE_USERS = {
     "alice": [Role.REQUESTER],

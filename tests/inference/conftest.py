@@ -68,7 +68,7 @@ def role_groups(db):
     """The role groups, re-created if a transactional test's flush removed them."""
     from django.contrib.auth.models import Group
 
-    from governance.choices import Role
+    from core.roles import Role
 
     for role in Role:
         Group.objects.get_or_create(name=role.value)
