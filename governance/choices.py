@@ -40,7 +40,8 @@ class RequestStatus(models.TextChoices):
     """States of a promotion request.
 
     pending → approved → applying → applied, or rejected / cancelled / expired /
-    apply_failed (which the reconciler retries: apply_failed → applying).
+    apply_failed (which the reconciler retries: apply_failed → applying). The
+    legal moves are the table of ``governance.models.transitions``.
     """
 
     PENDING = "pending", "Pending"
