@@ -1,11 +1,11 @@
 """Applying approved requests: moving the MLflow aliases.
 
-``promotion_apply`` claims the request by a conditional UPDATE (approved or
+``promotion_apply`` claims the request (transition ``apply_start``: approved or
 apply_failed → applying, attempt + 1), talks to MLflow outside any transaction,
-then finishes its own attempt by another conditional UPDATE (applying with
-this attempt number → applied or apply_failed). However often the task is
-delivered, and however many workers run it at once, only one attempt can finish
-the request: there is exactly one ``applied`` audit event.
+then finishes its own attempt (``apply_finish`` or ``apply_fail``, only for
+this attempt number). However often the task is delivered, and however many
+workers run it at once, only one attempt can finish the request: there is
+exactly one ``applied`` audit event.
 """
 
 from __future__ import annotations
