@@ -287,7 +287,7 @@ def main() -> None:
             (
                 "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', "
                 "'config.settings.production'); django.setup(); "
-                "from governance import registry; "
+                "from core import registry; "
                 f"registry.alias_set({args.model!r}, 'production', {args.version})"
             ),
         ],

@@ -153,8 +153,11 @@ def child_exit(server, worker) -> None:
 def when_ready(server) -> None:
     """Import the model libraries once in the master (workers inherit them)."""
     if preload_app and os.environ.get("GUNICORN_WARMUP", "1") == "1":
-        import mlflow.pyfunc  # noqa: F401
         import sklearn.pipeline  # noqa: F401
+
+        from core import registry
+
+        registry.libraries_preload()
 
 
 def post_fork(server, worker) -> None:

@@ -4,9 +4,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core import views as core_views
+from governance import views as governance_views
 
 urlpatterns = [
-    path("", core_views.HomeView.as_view(), name="home"),
+    path("", governance_views.HomeView.as_view(), name="home"),
     path("health/live", core_views.LiveView.as_view(), name="health-live"),
     path("health/ready", core_views.ReadyView.as_view(), name="health-ready"),
     path("accounts/login/", core_views.ThrottledLoginView.as_view(), name="login"),

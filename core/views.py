@@ -1,13 +1,10 @@
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import JsonResponse
 from django.views import View, defaults
-from django.views.generic import TemplateView
 
 from core.exceptions import error_body
 from core.health import readiness
 from core.throttling import LoginThrottle
-from governance.selectors import registered_model_list
 
 
 class LiveView(View):
@@ -33,17 +30,6 @@ class ReadyView(View):
             "checks": checks,
         }
         return JsonResponse(body, status=200 if database_ok else 503)
-
-
-class HomeView(LoginRequiredMixin, TemplateView):
-    """Registered models and their versions with metrics and test status."""
-
-    template_name = "core/home.html"
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context["models"] = registered_model_list()
-        return context
 
 
 class ThrottledLoginView(auth_views.LoginView):

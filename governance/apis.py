@@ -19,6 +19,7 @@ from governance.selectors import (
     alias_held_at,
     alias_timeline,
     audit_event_list,
+    policy_list,
     promotion_request_get,
     promotion_request_list,
     registered_model_list,
@@ -275,10 +276,8 @@ class PolicyListApi(GenericAPIView):
 
     @extend_schema(responses=PolicyOutput(many=True))
     def get(self, request):
-        from governance.models import PromotionPolicy
-
         _require_view(request, "policies")
-        qs = PromotionPolicy.objects.select_related("approver_group")
+        qs = policy_list()
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(PolicyOutput(page, many=True).data)
 

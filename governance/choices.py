@@ -1,17 +1,6 @@
 from django.db import models
 
 
-class Role(models.TextChoices):
-    """Django groups that carry Modelgate's roles (created by a migration)."""
-
-    REQUESTER = "requesters", "Requesters (data scientists)"
-    STAGING_APPROVER = "staging_approvers", "Staging approvers"
-    PRODUCTION_APPROVER = "production_approvers", "Production approvers"
-    VIEWER = "viewers", "Viewers"
-    OPS = "ops", "Ops / on-call"
-    API_CLIENT = "api_clients", "API clients"
-
-
 class TestStatus(models.TextChoices):
     """Outcome of the trainer's model tests, read from the version's tags."""
 
@@ -51,7 +40,8 @@ class RequestStatus(models.TextChoices):
     """States of a promotion request.
 
     pending → approved → applying → applied, or rejected / cancelled / expired /
-    apply_failed (which the reconciler retries: apply_failed → applying).
+    apply_failed (which the reconciler retries: apply_failed → applying). The
+    legal moves are the table of ``governance.models.transitions``.
     """
 
     PENDING = "pending", "Pending"

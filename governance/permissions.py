@@ -13,7 +13,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from core.exceptions import PermissionDeniedError
-from governance.choices import AuditKind, Role
+from core.roles import Role
+from governance.choices import AuditKind
 
 if TYPE_CHECKING:
     from governance.models import PromotionPolicy, PromotionRequest

@@ -71,12 +71,13 @@ def governed_aliases() -> dict[str, str]:
     return dict(settings.MODELGATE["STAGE_ALIASES"])
 
 
+def policy_list() -> QuerySet[PromotionPolicy]:
+    """Every policy version with its approver group (newest first per target)."""
+    return PromotionPolicy.objects.select_related("approver_group")
+
+
 def policy_active(*, target: str) -> PromotionPolicy | None:
-    return (
-        PromotionPolicy.objects.select_related("approver_group")
-        .filter(target=target, is_active=True)
-        .first()
-    )
+    return policy_list().filter(target=target, is_active=True).first()
 
 
 def promotion_request_list() -> QuerySet[PromotionRequest]:

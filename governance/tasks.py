@@ -9,8 +9,8 @@ import time
 
 from celery import shared_task
 
+from core import registry
 from core.metrics import JOB_DURATION, JOB_FAILURES
-from governance import registry
 
 logger = logging.getLogger(__name__)
 

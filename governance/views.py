@@ -18,6 +18,17 @@ from governance.selectors import (
 )
 
 
+class HomeView(LoginRequiredMixin, TemplateView):
+    """Registered models and their versions with metrics and test status."""
+
+    template_name = "governance/home.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["models"] = registered_model_list()
+        return context
+
+
 class RegistryView(LoginRequiredMixin, TemplateView):
     """Every registered model with its aliases, latest version and open requests."""
 

@@ -44,8 +44,8 @@ from urllib.parse import quote
 
 from django.conf import settings
 
+from core import registry
 from core.exceptions import ApplicationError, NotFoundError, ServiceUnavailableError
-from governance import registry
 from inference.validation import Field
 
 logger = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework.permissions import BasePermission
 
-from governance.choices import Role
+from core.roles import Role
 
 VIEW_ROLES = {
     Role.VIEWER,

@@ -6,7 +6,7 @@ import logging
 import time
 from pathlib import Path
 
-from governance import registry
+from core import registry
 from governance.services import registered_model_sync
 from trainer.config import TrainConfig
 from trainer.stages import (

@@ -299,7 +299,7 @@ def stage_register(
     failed)."""
     import yaml
 
-    from governance import registry
+    from core import registry
     from governance.services import model_version_register
     from trainer.card import model_card
 

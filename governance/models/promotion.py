@@ -143,7 +143,8 @@ class PromotionPolicy(BaseModel):
 class PromotionRequest(BaseModel):
     """A request to point a stage alias (staging, production) at a version.
 
-    Status moves only by conditional UPDATE in governance.services, so two
+    Status moves only through the named transitions of
+    ``governance.models.transitions`` (one conditional UPDATE each), so two
     concurrent actions can never both win a transition.
     """
 

@@ -1,11 +1,11 @@
 """Applying approved requests: moving the MLflow aliases.
 
-``promotion_apply`` claims the request by a conditional UPDATE (approved or
+``promotion_apply`` claims the request (transition ``apply_start``: approved or
 apply_failed → applying, attempt + 1), talks to MLflow outside any transaction,
-then finishes its own attempt by another conditional UPDATE (applying with
-this attempt number → applied or apply_failed). However often the task is
-delivered, and however many workers run it at once, only one attempt can finish
-the request: there is exactly one ``applied`` audit event.
+then finishes its own attempt (``apply_finish`` or ``apply_fail``, only for
+this attempt number). However often the task is delivered, and however many
+workers run it at once, only one attempt can finish the request: there is
+exactly one ``applied`` audit event.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
-from governance import registry
+from core import registry
 from governance.choices import AuditKind, RequestKind, RequestStatus, Stage
 from governance.models import PromotionRequest
-from governance.selectors import fresh_approvers, stage_alias
+from governance.models.transitions import request_transition
+from governance.selectors import fresh_approvers, promotion_request_list, stage_alias
 from governance.services import notifications
 from governance.services.audit import audit_append
 from governance.services.mirror import mirror_alias_set
@@ -36,28 +37,10 @@ MLFLOW_STAGES = {Stage.STAGING: "Staging", Stage.PRODUCTION: "Production"}
 def _claim(request_id: int) -> PromotionRequest | None:
     """Move the request to applying for a new attempt, or None if it is not
     ours to apply (applied already, applying elsewhere, attempts exhausted)."""
-    conf = settings.GOVERNANCE
-    now = timezone.now()
-    lease_over = now - timedelta(seconds=conf["APPLY_LEASE_SECONDS"])
-    claimable = Q(status__in=[RequestStatus.APPROVED, RequestStatus.APPLY_FAILED]) | Q(
-        status=RequestStatus.APPLYING, apply_started_at__lt=lease_over
-    )
     with transaction.atomic():
-        claimed = (
-            PromotionRequest.objects.filter(claimable, pk=request_id)
-            .filter(apply_attempts__lt=conf["APPLY_MAX_ATTEMPTS"])
-            .update(
-                status=RequestStatus.APPLYING,
-                apply_started_at=now,
-                apply_attempts=F("apply_attempts") + 1,
-                updated_at=now,
-            )
-        )
-        if not claimed:
+        if not request_transition(request_id=request_id, name="apply_start"):
             return None
-        request = PromotionRequest.objects.select_related(
-            "registered_model", "model_version", "policy__approver_group", "requester"
-        ).get(pk=request_id)
+        request = promotion_request_list().get(pk=request_id)
         audit_append(
             kind=AuditKind.APPLY_STARTED,
             model_name=request.registered_model.name,
@@ -111,14 +94,12 @@ def _move_aliases(
 def _fail(request: PromotionRequest, attempt: int, error: str) -> None:
     conf = settings.GOVERNANCE
     with transaction.atomic():
-        updated = PromotionRequest.objects.filter(
-            pk=request.pk, status=RequestStatus.APPLYING, apply_attempts=attempt
-        ).update(
-            status=RequestStatus.APPLY_FAILED,
+        if not request_transition(
+            request_id=request.pk,
+            name="apply_fail",
+            where=Q(apply_attempts=attempt),
             apply_error=error[:4000],
-            updated_at=timezone.now(),
-        )
-        if not updated:
+        ):
             return
         final = attempt >= conf["APPLY_MAX_ATTEMPTS"]
         audit_append(
@@ -152,12 +133,12 @@ def _finish(
     now = timezone.now()
     name = request.registered_model.name
     with transaction.atomic():
-        updated = PromotionRequest.objects.filter(
-            pk=request.pk, status=RequestStatus.APPLYING, apply_attempts=attempt
-        ).update(
-            status=RequestStatus.APPLIED, applied_at=now, apply_error="", updated_at=now
-        )
-        if not updated:
+        if not request_transition(
+            request_id=request.pk,
+            name="apply_finish",
+            now=now,
+            where=Q(apply_attempts=attempt),
+        ):
             return False
         policy = request.policy.snapshot()
         for alias, version in moved.items():

@@ -17,7 +17,8 @@ from core.exceptions import ConflictError, NotFoundError
 from governance import permissions
 from governance.choices import AuditKind, ChecksStatus, Decision, RequestStatus
 from governance.models import Approval, PromotionRequest
-from governance.selectors import fresh_approvers
+from governance.models.transitions import request_transition
+from governance.selectors import fresh_approvers, promotion_request_get
 from governance.services import notifications
 from governance.services.audit import audit_append
 
@@ -33,13 +34,7 @@ class _Refused(Exception):
 
 
 def _load(request_id: int) -> PromotionRequest:
-    request = (
-        PromotionRequest.objects.select_related(
-            "registered_model", "model_version", "policy__approver_group", "requester"
-        )
-        .filter(pk=request_id)
-        .first()
-    )
+    request = promotion_request_get(request_id=request_id)
     if request is None:
         raise NotFoundError(f"no promotion request #{request_id}")
     return request
@@ -162,27 +157,25 @@ def promotion_approve(
                     "via": via,
                 },
             )
-            if len(approvers) >= needed:
-                moved = PromotionRequest.objects.filter(
-                    pk=request_id, status=RequestStatus.PENDING
-                ).update(status=RequestStatus.APPROVED, decided_at=now, updated_at=now)
-                if moved:
-                    audit_append(
-                        kind=AuditKind.REQUEST_APPROVED,
-                        actor=user,
-                        model_name=request.registered_model.name,
-                        version=request.model_version.version,
-                        request_id=request_id,
-                        payload={
-                            "approved_by": approvers,
-                            "evidence_digest": locked.evidence_digest,
-                            "policy": request.policy.snapshot(),
-                        },
-                    )
-                    notifications.notify_requester(
-                        request, what="approved", by=", ".join(approvers)
-                    )
-                    _enqueue_apply(request_id)
+            if len(approvers) >= needed and request_transition(
+                request_id=request_id, name="approve", now=now
+            ):
+                audit_append(
+                    kind=AuditKind.REQUEST_APPROVED,
+                    actor=user,
+                    model_name=request.registered_model.name,
+                    version=request.model_version.version,
+                    request_id=request_id,
+                    payload={
+                        "approved_by": approvers,
+                        "evidence_digest": locked.evidence_digest,
+                        "policy": request.policy.snapshot(),
+                    },
+                )
+                notifications.notify_requester(
+                    request, what="approved", by=", ".join(approvers)
+                )
+                _enqueue_apply(request_id)
     except _Refused as refused:
         raise permissions.deny(
             user,
@@ -221,9 +214,7 @@ def promotion_reject(
                 "is_stale": False,
             },
         )
-        PromotionRequest.objects.filter(
-            pk=request_id, status=RequestStatus.PENDING
-        ).update(status=RequestStatus.REJECTED, decided_at=now, updated_at=now)
+        request_transition(request_id=request_id, name="reject", now=now)
         audit_append(
             kind=AuditKind.REJECTED,
             actor=user,
@@ -256,10 +247,9 @@ def emergency_rollback_confirm(
         )
     now = timezone.now()
     with transaction.atomic():
-        updated = PromotionRequest.objects.filter(
-            pk=request_id, status=RequestStatus.APPLIED, confirmed_at__isnull=True
-        ).update(confirmed_at=now, confirmed_by=user, updated_at=now)
-        if not updated:
+        if not request_transition(
+            request_id=request_id, name="confirm_emergency", now=now, confirmed_by=user
+        ):
             raise ConflictError(f"request #{request_id} was confirmed already")
         audit_append(
             kind=AuditKind.EMERGENCY_CONFIRMED,

@@ -28,7 +28,13 @@ from governance.choices import (
 )
 from governance.hashing import evidence_digest, json_normalized, timestamp_text
 from governance.models import Approval, ModelVersion, PromotionRequest
-from governance.selectors import champion_version, staging_minutes
+from governance.models.transitions import request_transition
+from governance.selectors import (
+    champion_version,
+    fresh_approvers,
+    promotion_request_get,
+    staging_minutes,
+)
 from governance.services import notifications
 from governance.services.audit import audit_append
 
@@ -176,13 +182,7 @@ def evidence_compute(*, request: PromotionRequest) -> tuple[dict, str]:
 def promotion_checks_refresh(*, request_id: int) -> bool:
     """Run the checks of one request and store the evidence. Returns True when
     the evidence changed (approvals on the old evidence then go stale)."""
-    request = (
-        PromotionRequest.objects.select_related(
-            "registered_model", "model_version", "policy__approver_group", "requester"
-        )
-        .filter(pk=request_id)
-        .first()
-    )
+    request = promotion_request_get(request_id=request_id)
     if request is None or request.status not in RECHECKABLE:
         return False
     if request.kind == RequestKind.EMERGENCY_ROLLBACK:
@@ -218,19 +218,13 @@ def promotion_checks_refresh(*, request_id: int) -> bool:
                 payload={"digest": digest, "status": status, "failed": failed},
             )
         else:
-            stale = list(
-                Approval.objects.filter(
-                    request_id=request_id, decision=Decision.APPROVE, is_stale=False
-                ).values_list("approver__username", flat=True)
-            )
+            stale = fresh_approvers(request=locked)
             Approval.objects.filter(
                 request_id=request_id, decision=Decision.APPROVE, is_stale=False
             ).update(is_stale=True, updated_at=now)
-            back_to_pending = 0
-            if locked.status in (RequestStatus.APPROVED, RequestStatus.APPLY_FAILED):
-                back_to_pending = PromotionRequest.objects.filter(
-                    pk=request_id, status=locked.status
-                ).update(status=RequestStatus.PENDING, decided_at=None, updated_at=now)
+            back_to_pending = request_transition(
+                request_id=request_id, name="reopen", now=now
+            )
             audit_append(
                 kind=AuditKind.EVIDENCE_CHANGED,
                 model_name=name,
@@ -242,7 +236,7 @@ def promotion_checks_refresh(*, request_id: int) -> bool:
                     "status": status,
                     "failed": failed,
                     "stale_approvals": stale,
-                    "back_to_pending": bool(back_to_pending),
+                    "back_to_pending": back_to_pending,
                 },
             )
         request.refresh_from_db()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from governance import registry
+from core import registry
 from governance.choices import ModelTask, TestStatus
 from governance.models import ModelAlias, ModelVersion, RegisteredModel
 

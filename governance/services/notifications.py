@@ -16,7 +16,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 
-from governance.choices import Role
+from core.roles import Role
 
 logger = logging.getLogger(__name__)
 

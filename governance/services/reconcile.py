@@ -9,10 +9,15 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import transaction
 
-from governance import registry
+from core import registry
 from governance.choices import AuditKind, RequestStatus, Stage
-from governance.models import PromotionRequest, RegisteredModel
-from governance.selectors import alias_desired, governed_aliases, stage_alias
+from governance.models import RegisteredModel
+from governance.selectors import (
+    alias_desired,
+    governed_aliases,
+    promotion_request_list,
+    stage_alias,
+)
 from governance.services import notifications
 from governance.services.apply import promotion_apply_retry_due
 from governance.services.audit import audit_append
@@ -38,9 +43,9 @@ class ReconcileReport:
 def _in_flight_versions(model: RegisteredModel) -> dict[str, set[int]]:
     """Alias → versions an unfinished apply may already have written."""
     expected: dict[str, set[int]] = {}
-    for request in PromotionRequest.objects.filter(
+    for request in promotion_request_list().filter(
         registered_model=model, status__in=IN_FLIGHT
-    ).select_related("model_version"):
+    ):
         expected.setdefault(stage_alias(request.target), set()).add(
             request.model_version.version
         )

@@ -9,8 +9,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core import registry
 from core.exceptions import ApplicationError, ConflictError, NotFoundError
-from governance import permissions, registry
+from governance import permissions
 from governance.choices import (
     AuditKind,
     PolicyTarget,
@@ -19,18 +20,20 @@ from governance.choices import (
     Stage,
 )
 from governance.models import ModelVersion, PromotionPolicy, PromotionRequest
-from governance.selectors import model_aliases, policy_active, stage_alias
+from governance.models.transitions import request_status_initial, request_transition
+from governance.selectors import (
+    model_aliases,
+    model_version_get,
+    policy_active,
+    promotion_request_get,
+    promotion_request_list,
+    stage_alias,
+)
 from governance.services import notifications
 from governance.services.audit import audit_append
 from governance.services.mirror import registered_model_sync
 
 logger = logging.getLogger(__name__)
-
-CANCELLABLE = (
-    RequestStatus.PENDING,
-    RequestStatus.APPROVED,
-    RequestStatus.APPLY_FAILED,
-)
 
 
 def model_sync_quietly(*, name: str) -> None:
@@ -45,11 +48,7 @@ def model_sync_quietly(*, name: str) -> None:
 
 
 def model_version_require(*, model_name: str, version: int) -> ModelVersion:
-    found = (
-        ModelVersion.objects.select_related("registered_model")
-        .filter(registered_model__name=model_name, version=version)
-        .first()
-    )
+    found = model_version_get(name=model_name, version=version)
     if found is None:
         raise NotFoundError(
             f"{model_name} v{version} is not in the registry",
@@ -128,7 +127,7 @@ def promotion_request_create(
                 policy=policy,
                 requester=user,
                 justification=justification,
-                status=RequestStatus.PENDING,
+                status=request_status_initial(kind),
                 expires_at=now + timedelta(hours=policy.expiry_hours),
             )
             audit_append(
@@ -167,11 +166,7 @@ def promotion_request_cancel(
     *, request_id: int, user: Any, reason: str = "", via: str = ""
 ) -> PromotionRequest:
     """Cancel a request that has not been applied (its requester or an admin)."""
-    request = (
-        PromotionRequest.objects.select_related("registered_model", "model_version")
-        .filter(pk=request_id)
-        .first()
-    )
+    request = promotion_request_get(request_id=request_id)
     if request is None:
         raise NotFoundError(f"no promotion request #{request_id}")
     if not permissions.can_cancel(user, request):
@@ -182,12 +177,8 @@ def promotion_request_cancel(
             request=request,
             via=via,
         )
-    now = timezone.now()
     with transaction.atomic():
-        updated = PromotionRequest.objects.filter(
-            pk=request_id, status__in=CANCELLABLE
-        ).update(status=RequestStatus.CANCELLED, decided_at=now, updated_at=now)
-        if not updated:
+        if not request_transition(request_id=request_id, name="cancel"):
             request.refresh_from_db()
             raise ConflictError(
                 f"request #{request_id} is {request.status} and cannot be cancelled",
@@ -215,14 +206,9 @@ def promotion_expire_due(*, now=None) -> int:
     ).values_list("pk", flat=True)
     for request_id in list(due):
         with transaction.atomic():
-            updated = PromotionRequest.objects.filter(
-                pk=request_id, status=RequestStatus.PENDING, expires_at__lte=now
-            ).update(status=RequestStatus.EXPIRED, decided_at=now, updated_at=now)
-            if not updated:
+            if not request_transition(request_id=request_id, name="expire", now=now):
                 continue
-            request = PromotionRequest.objects.select_related(
-                "registered_model", "model_version", "requester", "policy"
-            ).get(pk=request_id)
+            request = promotion_request_list().get(pk=request_id)
             audit_append(
                 kind=AuditKind.REQUEST_EXPIRED,
                 model_name=request.registered_model.name,

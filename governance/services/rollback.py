@@ -20,7 +20,6 @@ from django.utils import timezone
 from core.exceptions import ApplicationError, ConflictError
 from governance import permissions
 from governance.choices import (
-    OPEN_STATUSES,
     AuditKind,
     PolicyTarget,
     RequestKind,
@@ -29,7 +28,17 @@ from governance.choices import (
 )
 from governance.hashing import evidence_digest
 from governance.models import PromotionRequest
-from governance.selectors import model_aliases, policy_active, stage_alias
+from governance.models.transitions import (
+    TRANSITIONS,
+    request_status_initial,
+    request_transition,
+)
+from governance.selectors import (
+    model_aliases,
+    policy_active,
+    promotion_request_list,
+    stage_alias,
+)
 from governance.services import notifications
 from governance.services.apply import promotion_apply
 from governance.services.audit import audit_append
@@ -118,13 +127,11 @@ def promotion_emergency_rollback(
             PromotionRequest.objects.select_for_update().filter(
                 model_version=mv,
                 target=Stage.PRODUCTION,
-                status__in=[s for s in OPEN_STATUSES if s != RequestStatus.APPLYING],
+                status__in=TRANSITIONS["cancel"].sources,
             )
         )
         for old in superseded:
-            if PromotionRequest.objects.filter(pk=old.pk, status=old.status).update(
-                status=RequestStatus.CANCELLED, decided_at=now, updated_at=now
-            ):
+            if request_transition(request_id=old.pk, name="cancel", now=now):
                 audit_append(
                     kind=AuditKind.REQUEST_CANCELLED,
                     actor=user,
@@ -141,7 +148,7 @@ def promotion_emergency_rollback(
             policy=policy,
             requester=user,
             justification=justification,
-            status=RequestStatus.APPROVED,
+            status=request_status_initial(RequestKind.EMERGENCY_ROLLBACK),
             decided_at=now,
             expires_at=now + timedelta(hours=hours),
             confirm_by=now + timedelta(hours=hours),
@@ -192,12 +199,7 @@ def emergency_overdue_notify(*, now=None) -> int:
                 pk=request_id, overdue_notified_at__isnull=True
             ).update(overdue_notified_at=now):
                 continue
-            request = PromotionRequest.objects.select_related(
-                "registered_model",
-                "model_version",
-                "policy__approver_group",
-                "requester",
-            ).get(pk=request_id)
+            request = promotion_request_list().get(pk=request_id)
             audit_append(
                 kind=AuditKind.EMERGENCY_OVERDUE,
                 model_name=request.registered_model.name,

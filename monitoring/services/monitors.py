@@ -14,8 +14,8 @@ from django.conf import settings
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+from core import registry
 from core.exceptions import NotFoundError
-from governance import registry
 from governance import selectors as governance_selectors
 from monitoring.calculations.methods import CAT, NUM, TEXT
 from monitoring.models import Monitor

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core import registry
 from core.ml.outliers import OutlierDetector
-from governance import registry
 from monitoring.services.monitors import (
     Target,
     reference_sample_load,

@@ -10,7 +10,7 @@ from config.schedules import SCHEDULES
 def test_roles_exist_after_migrations():
     from django.contrib.auth.models import Group
 
-    from governance.choices import Role
+    from core.roles import Role
 
     assert set(Group.objects.values_list("name", flat=True)) >= set(Role.values)
 

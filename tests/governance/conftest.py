@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from governance.choices import Role
+from core.roles import Role
 
 ROLE_USERS = {
     "alice": [Role.REQUESTER],
@@ -86,7 +86,8 @@ def no_staging_wait(settings):
 def model_factory(trained_models, db):
     """``make(versions=2, tags={2: {...}})`` → the name of a new registered model
     whose versions are copies of the trained SMS v1 (same run, metrics, signature)."""
-    from governance import registry
+    from core import registry
+    from core.registry import mlflow_store
     from governance.services import registered_model_sync
 
     base = trained_models["sms-spam"]
@@ -114,7 +115,7 @@ def model_factory(trained_models, db):
     # spends time mirroring them
     import contextlib
 
-    client = registry.client()
+    client = mlflow_store.client()
     for name in made:
         with contextlib.suppress(Exception):  # already gone
             client.delete_registered_model(name)
@@ -134,10 +135,10 @@ def commits(django_capture_on_commit_callbacks):
 @pytest.fixture
 def mlflow_aliases():
     """``mlflow_aliases(name)`` → the aliases MLflow itself reports now."""
-    from governance import registry
+    from core.registry import mlflow_store
 
     def read(name: str) -> dict[str, int]:
-        model = registry.client().get_registered_model(name)
+        model = mlflow_store.client().get_registered_model(name)
         return {alias: int(version) for alias, version in model.aliases.items()}
 
     return read

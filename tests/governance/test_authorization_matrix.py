@@ -17,7 +17,7 @@ from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from governance.choices import Role
+from core.roles import Role
 
 ROLES = [
     "anonymous",

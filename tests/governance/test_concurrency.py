@@ -2,10 +2,7 @@
 (threads, each with its own database connection) give exactly one apply and
 one ``applied`` event; concurrent audit appends never fork the chain."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from core.exceptions import ConflictError
 from governance.choices import AuditKind, RequestStatus
@@ -13,34 +10,13 @@ from governance.models import AuditEvent, PromotionRequest
 from governance.services.apply import promotion_apply
 from governance.services.approvals import promotion_approve
 from governance.services.audit import audit_append, audit_verify
+from tests.governance.racing import at_once
 
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("governance_defaults"),
 ]
-
-
-def _at_once(*calls):
-    """Run the calls in threads released together; returns results/exceptions."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = call()
-        except Exception as exc:
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def test_two_production_approvers_at_the_same_instant_apply_once(
@@ -51,7 +27,7 @@ def test_two_production_approvers_at_the_same_instant_apply_once(
         in_staging(name, version)
         request = open_request(name, version, "production")
 
-        results = _at_once(
+        results = at_once(
             lambda r=request: promotion_approve(request_id=r.pk, user=people.carol),
             lambda r=request: promotion_approve(request_id=r.pk, user=people.dave),
         )
@@ -73,7 +49,7 @@ def test_two_staging_approvers_at_the_same_instant_apply_once(
     name = model_factory(versions=3)
     for version in (1, 2, 3):
         request = open_request(name, version, "staging")
-        results = _at_once(
+        results = at_once(
             lambda r=request: promotion_approve(request_id=r.pk, user=people.bob),
             lambda r=request: promotion_approve(request_id=r.pk, user=people.bea),
         )
@@ -100,7 +76,7 @@ def test_apply_delivered_twice_at_once_applies_once(
     request = open_request(name, 1, "staging")
     PromotionRequest.objects.filter(pk=request.pk).update(status=RequestStatus.APPROVED)
 
-    results = _at_once(
+    results = at_once(
         lambda: promotion_apply(request_id=request.pk),
         lambda: promotion_apply(request_id=request.pk),
         lambda: promotion_apply(request_id=request.pk),
@@ -130,7 +106,7 @@ def test_concurrent_audit_appends_never_share_a_previous_hash(db):
 
         return run
 
-    results = _at_once(*(burst(i) for i in range(6)))
+    results = at_once(*(burst(i) for i in range(6)))
     assert results == [True] * 6
     events = list(AuditEvent.objects.order_by("sequence"))
     assert [e.sequence for e in events] == list(range(1, 91))

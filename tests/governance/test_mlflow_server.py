@@ -17,7 +17,8 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 
-from governance import registry
+from core import registry
+from core.registry import mlflow_store
 from governance.choices import AuditKind, RequestStatus
 from governance.models import AuditEvent, ModelVersion, WebhookDelivery
 from governance.services import registered_model_sync
@@ -118,7 +119,7 @@ def test_mlflow_down_during_apply_then_back(
     request.refresh_from_db()
     assert request.status == RequestStatus.APPLIED
     assert request.apply_attempts == 2
-    assert registry.client().get_registered_model(name).aliases == {
+    assert mlflow_store.client().get_registered_model(name).aliases == {
         "staging": str(version)
     }
     applied = AuditEvent.objects.filter(request_ref=request.pk, kind=AuditKind.APPLIED)
@@ -138,7 +139,9 @@ def test_mlflow_webhook_delivery_syncs_the_mirror(on_server, settings, gov_live_
     assert "created" in out.getvalue()
     call_command("mlflow_webhook_setup", name="modelgate-test", stdout=out)  # again
     assert "updated" in out.getvalue()
-    hooks = [h for h in registry.client().list_webhooks() if h.name == "modelgate-test"]
+    hooks = [
+        h for h in mlflow_store.client().list_webhooks() if h.name == "modelgate-test"
+    ]
     assert len(hooks) == 1
     hook = hooks[0]
     try:
@@ -169,7 +172,7 @@ def test_mlflow_webhook_delivery_syncs_the_mirror(on_server, settings, gov_live_
             registered_model__name=name, version=version
         ).exists()
     finally:
-        registry.client().delete_webhook(hook.webhook_id)
+        mlflow_store.client().delete_webhook(hook.webhook_id)
         # MLflow keeps its webhook connections open; stop it while the live
         # server still runs so those connections end cleanly
         on_server.stop()

@@ -5,7 +5,7 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from governance import registry
+from core.registry import mlflow_store
 from governance.choices import AuditKind, RequestStatus
 from governance.models import AuditEvent, PromotionPolicy
 from governance.services.approvals import promotion_approve
@@ -234,7 +234,7 @@ def test_stage_mirroring_is_off_unless_configured(
 ):
     name = model_factory(versions=2)
     in_staging(name, 1)
-    assert registry.client().get_model_version(name, "1").current_stage == "None"
+    assert mlflow_store.client().get_model_version(name, "1").current_stage == "None"
     settings.GOVERNANCE = {**settings.GOVERNANCE, "MIRROR_STAGES": True}
     in_staging(name, 2)
-    assert registry.client().get_model_version(name, "2").current_stage == "Staging"
+    assert mlflow_store.client().get_model_version(name, "2").current_stage == "Staging"

@@ -3,7 +3,8 @@ reported to ops and (if configured) moved back; failed applies are retried."""
 
 from django.core import mail
 
-from governance import registry
+from core import registry
+from core.registry import mlflow_store
 from governance.choices import AuditKind
 from governance.models import AuditEvent, ModelAlias
 from governance.selectors import alias_held_at, alias_timeline
@@ -113,7 +114,7 @@ def test_other_aliases_are_not_governed(model_factory, commits):
 def test_reconciliation_that_changes_the_mirror_is_audited(model_factory, commits):
     name = model_factory(versions=1)
     source = registry.version_get(name, 1)
-    registry.client().create_model_version(name, source.source, source.run_id)
+    mlflow_store.client().create_model_version(name, source.source, source.run_id)
     with commits():
         registry_reconcile()
     event = AuditEvent.objects.filter(kind=AuditKind.RECONCILED).latest("sequence")

@@ -1,6 +1,7 @@
 """The registry mirror follows MLflow, including versions registered elsewhere."""
 
-from governance import registry
+from core import registry
+from core.registry import mlflow_store
 from governance.models import ModelAlias, ModelVersion
 from governance.tasks import registry_reconcile
 
@@ -8,7 +9,7 @@ from governance.tasks import registry_reconcile
 def test_version_registered_outside_modelgate_appears_after_reconciliation(sms_model):
     # given a version registered straight through MLflow, from an existing run
     source = registry.version_get("sms-spam", sms_model.version)
-    client = registry.client()
+    client = mlflow_store.client()
     outside = client.create_model_version("sms-spam", source.source, source.run_id)
     assert not ModelVersion.objects.filter(version=int(outside.version)).exists()
 

@@ -9,7 +9,8 @@ import pytest
 from django.urls import reverse
 from mlflow.webhooks.delivery import _generate_hmac_signature
 
-from governance import registry
+from core import registry
+from core.registry import mlflow_store
 from governance.models import ModelVersion, WebhookDelivery
 
 SECRET = "s3cret-webhook-key"
@@ -49,7 +50,7 @@ def test_signed_delivery_syncs_the_model_and_a_replay_is_ignored(
 ):
     name = model_factory(versions=1)
     source = registry.version_get(name, 1)
-    registry.client().create_model_version(name, source.source, source.run_id)
+    mlflow_store.client().create_model_version(name, source.source, source.run_id)
     assert not ModelVersion.objects.filter(
         registered_model__name=name, version=2
     ).exists()

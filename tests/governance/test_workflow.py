@@ -65,7 +65,7 @@ def test_happy_path_staging_then_production_moves_the_mlflow_aliases(
     assert mlflow_aliases(name) == {"staging": 2, "production": 2, "previous": 1}
 
     # MLflow tags name the request and its approvers
-    from governance import registry
+    from core import registry
 
     tags = registry.version_get(name, 2).tags
     assert tags["modelgate.request_id"] == str(second.pk)

@@ -24,7 +24,7 @@ def _fresh_process_state():
 @pytest.fixture
 def served_sms(sms_model):
     """sms-spam v1 at @production."""
-    from governance import registry
+    from core import registry
 
     registry.alias_set("sms-spam", "production", sms_model.version)
     return sms_model
@@ -32,7 +32,7 @@ def served_sms(sms_model):
 
 @pytest.fixture
 def served_tabular(tabular_model):
-    from governance import registry
+    from core import registry
 
     registry.alias_set("breast-cancer", "production", tabular_model.version)
     return tabular_model
@@ -68,7 +68,7 @@ def role_groups(db):
     """The role groups, re-created if a transactional test's flush removed them."""
     from django.contrib.auth.models import Group
 
-    from governance.choices import Role
+    from core.roles import Role
 
     for role in Role:
         Group.objects.get_or_create(name=role.value)

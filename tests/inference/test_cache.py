@@ -4,7 +4,8 @@ the verified fast path."""
 import numpy as np
 import pytest
 
-from governance import registry
+from core import registry
+from core.registry import mlflow_store
 from inference.cache import ModelUnavailable, model_cache, reset_model_cache
 
 ROWS = [{"message": "WINNER!! claim your prize now"}, {"message": "see you at 7"}]
@@ -20,7 +21,7 @@ def test_fast_path_is_used_and_agrees_with_the_pipeline(served_sms):
 def test_alias_move_is_picked_up_by_refresh(served_sms, trained_models):
     v1 = registry.version_get("sms-spam", served_sms.version)
     v2 = int(
-        registry.client()
+        mlflow_store.client()
         .create_model_version("sms-spam", v1.source, v1.run_id, tags=v1.tags)
         .version
     )
@@ -114,7 +115,7 @@ def test_followers_swap_from_the_file_the_poller_writes(served_sms, tmp_path):
 
     v1 = registry.version_get("sms-spam", served_sms.version)
     v2 = int(
-        registry.client()
+        mlflow_store.client()
         .create_model_version("sms-spam", v1.source, v1.run_id, tags=v1.tags)
         .version
     )
@@ -148,7 +149,7 @@ def test_the_poller_downloads_what_only_other_processes_serve(served_sms, tmp_pa
 
     v1 = registry.version_get("sms-spam", served_sms.version)
     v2 = int(
-        registry.client()
+        mlflow_store.client()
         .create_model_version("sms-spam", v1.source, v1.run_id, tags=v1.tags)
         .version
     )

@@ -11,7 +11,8 @@ from collections import Counter
 
 import pytest
 
-from governance import registry
+from core import registry
+from core.registry import mlflow_store
 from inference.models import PredictionLog
 from tests.inference import live
 
@@ -146,7 +147,7 @@ def test_alias_follows_promotion_and_rollback_under_load(
 ):
     # given a second version of the model
     v1 = registry.version_get("sms-spam", trained_models["sms-spam"].version)
-    v2 = registry.client().create_model_version(
+    v2 = mlflow_store.client().create_model_version(
         "sms-spam", v1.source, v1.run_id, tags=v1.tags
     )
     v2 = int(v2.version)

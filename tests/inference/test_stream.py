@@ -111,7 +111,7 @@ def test_a_redelivered_event_returns_the_stored_result(
 def test_ten_thousand_events_with_the_consumer_killed_once(
     transactional_db, trained_models, streams, redis_client, tmp_path
 ):
-    from governance import registry
+    from core import registry
 
     registry.alias_set("sms-spam", "production", trained_models["sms-spam"].version)
     total = 10_000

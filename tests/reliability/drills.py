@@ -49,7 +49,7 @@ def register_copy(ctx, name: str, *, source: str = SOURCE_MODEL) -> int:
     """Register a new version of ``name`` made of ``source`` v1's run and
     artifacts (same metrics, signature and data fingerprint); returns it."""
     ctx.orm()
-    from governance import registry
+    from core import registry
     from governance.services import registered_model_sync
 
     original = registry.version_get(source, 1)

@@ -12,7 +12,7 @@ import uuid
 
 def spare_model(ctx, name: str) -> str:
     """Register ``name`` in the MLflow server as a copy of sms-spam v1 (once)."""
-    from governance import registry
+    from core import registry
 
     try:
         if registry.version_list(name):

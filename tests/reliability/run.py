@@ -63,7 +63,7 @@ def bootstrap(stack: Stack) -> dict[str, Account]:
     from django.contrib.auth.models import Group
     from rest_framework.authtoken.models import Token
 
-    from governance.choices import Role
+    from core.roles import Role
 
     User = get_user_model()
     client_2, _ = User.objects.get_or_create(

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
 
-from governance import registry
+from core import registry
+from core.registry import mlflow_store
 from governance.models import ModelVersion
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,7 +47,7 @@ def test_sms_model_meets_the_acceptance_bar_and_carries_every_artifact(
     assert "Confusion matrix" in mirrored.model_card
 
     # and MLflow holds every artifact of the version
-    client = registry.client()
+    client = mlflow_store.client()
     run_id = client.get_model_version(name, str(version)).run_id
     paths = {a.path for a in client.list_artifacts(run_id)}
     assert {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from governance import registry
+from core import registry
 from trainer.config import load_config
 from trainer.services import training_run
 

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
-from governance.choices import Role
+from core.roles import Role
 
 # username → (roles, is_superuser, what they do)
 DEMO_USERS = {

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
-from governance import registry
+from core import registry
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework.authtoken.models import Token
 
-from governance.choices import Role
+from core.roles import Role
 
 
 class Command(BaseCommand):
