@@ -1,4 +1,5 @@
-"""The top bar's links, each shown only to the people it works for.
+"""The top bar's links, each shown only to the people it works for (in config:
+the bar spans every app, and core imports none).
 
 Every link asks the rule its page enforces (the app's own permission
 function), so the bar never offers a page that would answer 403.
