@@ -14,11 +14,11 @@ from django.views import View
 from core.exceptions import ApplicationError
 from governance.selectors import registered_model_list
 from inference import selectors
-from inference.cache import model_cache
 from inference.choices import BatchStatus, PredictionSource
 from inference.permissions import can_predict
 from inference.services.batch import batch_job_create
 from inference.services.predict import prediction_serve, request_error_record
+from inference.serving import model_cache
 from inference.validation import parse_csv_value
 
 logger = logging.getLogger(__name__)

@@ -27,10 +27,10 @@ from django.utils import timezone
 
 from core.exceptions import ApplicationError
 from core.ids import uuid7
-from inference.cache import model_cache
 from inference.choices import BatchInputKind, BatchStatus, PredictionSource
 from inference.logwriter import prediction_logs_insert
 from inference.models import BatchJob, PredictionLog
+from inference.serving import model_cache
 from inference.validation import Field, parse_csv_value, printable
 
 logger = logging.getLogger(__name__)

@@ -30,11 +30,11 @@ from core.metrics import (
     PREDICT_REQUESTS,
     PREDICTED_ROWS,
 )
-from inference.cache import Predictions, ServedModel, model_cache
 from inference.choices import PredictionSource
 from inference.groupcommit import group_committer
 from inference.logwriter import LogRow, prediction_logs_insert
 from inference.models import PredictionLog, RequestError, StoredResponse
+from inference.serving import Predictions, ServedModel, model_cache
 from inference.validation import InputError, printable, validate_payload
 
 logger = logging.getLogger(__name__)
