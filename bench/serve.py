@@ -367,9 +367,19 @@ def main() -> None:
             base_env,
         ),
     ]
-    for i, spec in enumerate(args.variant):
+    extras = []  # (name, environment, folder) of each extra Modelgate server
+    for spec in args.variant:
         name, _, assignments = spec.partition(":")
         extra = dict(a.split("=", 1) for a in assignments.split(",") if a)
+        extras.append((name, extra, ROOT))
+    for spec in args.tree:
+        name, _, path = spec.partition("=")
+        tree = Path(path).resolve()
+        if not (tree / "config" / "gunicorn.py").is_file():
+            sys.exit(f"--tree {spec}: no Modelgate checkout at {tree}")
+        # run from the tree: python -m puts its folder first on sys.path
+        extras.append((name, {}, tree))
+    for i, (name, extra, folder) in enumerate(extras):
         port = 8118 + i
         servers.append(
             Server(
@@ -379,23 +389,7 @@ def main() -> None:
                 auth,
                 gunicorn,
                 {**mg_env, **extra, "GUNICORN_BIND": f"127.0.0.1:{port}"},
-            )
-        )
-    for i, spec in enumerate(args.tree):
-        name, _, path = spec.partition("=")
-        tree = Path(path).resolve()
-        if not (tree / "config" / "gunicorn.py").is_file():
-            sys.exit(f"--tree {spec}: no Modelgate checkout at {tree}")
-        port = 8118 + len(args.variant) + i
-        servers.append(
-            Server(
-                name,
-                port,
-                predict,
-                auth,
-                gunicorn,  # run from the tree: python -m puts it first on sys.path
-                {**mg_env, "GUNICORN_BIND": f"127.0.0.1:{port}"},
-                cwd=tree,
+                cwd=folder,
             )
         )
     if args.only:
