@@ -11,7 +11,6 @@ time measured is the server's: request in, response out, in process).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import statistics
@@ -42,38 +41,43 @@ def _database(url: str, name: str, drop: bool) -> str:
 
 def _copy_rows(rows: int, model: str) -> float:
     """COPY ``rows`` predictions spread over the last 30 days; returns seconds."""
-    from django.db import connection
+    from django.db import transaction
+
+    from inference.logrows import LogRow
+    from inference.logwriter import prediction_logs_insert
 
     now = datetime.now(tz=UTC)
     start = now - timedelta(days=30)
     step = (now - timedelta(minutes=5) - start) / rows
-    columns = (
-        "prediction_id, model_name, model_version, alias, source, inputs, "
-        "prediction, probabilities, outlier_score, is_outlier, latency_ms, "
-        "request_id, row_index, created_at"
-    )
     started = time.perf_counter()
     chunk = 100_000
-    with connection.cursor() as cursor:
-        raw = cursor.cursor  # psycopg 3 cursor
-        for offset in range(0, rows, chunk):
-            buffer = io.StringIO()
-            for i in range(offset, min(rows, offset + chunk)):
-                label = "spam" if i % 7 == 0 else "ham"
-                p = 0.9 if label == "spam" else 0.05
-                created = start + step * i
-                buffer.write(
-                    f"{uuid.uuid4()}\t{model}\t{1 + (i * 3 // rows)}\tproduction\tapi\t"
-                    f'{{"message": "message number {i % 997}"}}\t"{label}"\t'
-                    f'{{"ham": {1 - p}, "spam": {p}}}\t{0.3 + (i % 100) / 300}\t'
-                    f"{'t' if i % 97 == 0 else 'f'}\t{2 + (i % 50) * 0.7}\t"
-                    f"bench-{i}\t0\t{created.isoformat()}\n"
+    for offset in range(0, rows, chunk):
+        batch = []
+        for i in range(offset, min(rows, offset + chunk)):
+            label = "spam" if i % 7 == 0 else "ham"
+            p = 0.9 if label == "spam" else 0.05
+            batch.append(
+                LogRow(
+                    prediction_id=uuid.uuid4(),
+                    model_name=model,
+                    model_version=1 + (i * 3 // rows),
+                    alias="production",
+                    source="api",
+                    inputs={"message": f"message number {i % 997}"},
+                    prediction=label,
+                    probabilities={"ham": 1 - p, "spam": p},
+                    outlier_score=0.3 + (i % 100) / 300,
+                    is_outlier=i % 97 == 0,
+                    latency_ms=2 + (i % 50) * 0.7,
+                    client_id=None,
+                    request_id=f"bench-{i}",
+                    row_index=0,
+                    batch_id=None,
+                    created_at=start + step * i,
                 )
-            buffer.seek(0)
-            with raw.copy(
-                f"COPY inference_predictionlog ({columns}) FROM STDIN"
-            ) as copy:
-                copy.write(buffer.read())
+            )
+        with transaction.atomic():
+            prediction_logs_insert(batch)
     return time.perf_counter() - started
 
 

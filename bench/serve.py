@@ -19,8 +19,17 @@ Usage (from the project folder, after `make setup` trained the model)::
     .venv/bin/python bench/serve.py                 # 2 rounds x 6 s per cell
     .venv/bin/python bench/serve.py --rounds 3 --duration 10 --json out.json
 
+To compare two versions of Modelgate's code side by side (before and after a
+change), add the other checkout as an extra server; the table of ratios
+``modelgate / <name>`` per cell and per round follows the results::
+
+    git worktree add /tmp/before <commit>   # or: git archive <commit> | tar -x
+    .venv/bin/python bench/serve.py --only modelgate,before \
+        --tree before=/tmp/before --rows 1,100 --concurrency 8,32
+
 Needs: wrk (Debian package), a PostgreSQL server (``--pg-url``; a database
-``bench_modelgate`` is dropped and created there), ports 8114-8117.
+``bench_modelgate`` is dropped and created there), ports 8114-8117 (and one
+more per ``--variant`` or ``--tree``).
 """
 
 from __future__ import annotations
@@ -55,13 +64,14 @@ class Server:
     env: dict[str, str]
     proc: subprocess.Popen | None = None
     log: Path | None = None
+    cwd: Path = ROOT
 
     def start(self, tmp: Path) -> None:
         self.log = tmp / f"{self.name}.log"
         handle = open(self.log, "ab")  # noqa: SIM115 - lives as long as the server
         self.proc = subprocess.Popen(
             self.args,
-            cwd=ROOT,
+            cwd=self.cwd,
             env=self.env,
             stdout=handle,
             stderr=subprocess.STDOUT,
@@ -217,6 +227,15 @@ def main() -> None:
         help="an extra Modelgate server with these environment variables, "
         "measured side by side with the others (tuning runs; repeatable)",
     )
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="an extra Modelgate server run from another checkout of Modelgate "
+        "(e.g. the code before a change), with this one's settings and "
+        "environment, measured side by side (repeatable)",
+    )
     args = parser.parse_args()
 
     if not shutil.which("wrk"):
@@ -348,9 +367,19 @@ def main() -> None:
             base_env,
         ),
     ]
-    for i, spec in enumerate(args.variant):
+    extras = []  # (name, environment, folder) of each extra Modelgate server
+    for spec in args.variant:
         name, _, assignments = spec.partition(":")
         extra = dict(a.split("=", 1) for a in assignments.split(",") if a)
+        extras.append((name, extra, ROOT))
+    for spec in args.tree:
+        name, _, path = spec.partition("=")
+        tree = Path(path).resolve()
+        if not (tree / "config" / "gunicorn.py").is_file():
+            sys.exit(f"--tree {spec}: no Modelgate checkout at {tree}")
+        # run from the tree: python -m puts its folder first on sys.path
+        extras.append((name, {}, tree))
+    for i, (name, extra, folder) in enumerate(extras):
         port = 8118 + i
         servers.append(
             Server(
@@ -360,6 +389,7 @@ def main() -> None:
                 auth,
                 gunicorn,
                 {**mg_env, **extra, "GUNICORN_BIND": f"127.0.0.1:{port}"},
+                cwd=folder,
             )
         )
     if args.only:
@@ -459,12 +489,13 @@ def report(results, servers, row_counts, levels, args, load_before, load_after, 
                     "logging_cost": 1 - med(mg.rps) / med(nolog.rps),
                 }
             )
-    lines += [
-        "",
-        "| rows | conc | Modelgate / best MLflow (req/s) | p99 Modelgate vs "
-        "MLflow | logging cost |",
-        "|---:|---:|---|---|---:|",
-    ]
+    if summary:
+        lines += [
+            "",
+            "| rows | conc | Modelgate / best MLflow (req/s) | p99 Modelgate vs "
+            "MLflow | logging cost |",
+            "|---:|---:|---|---|---:|",
+        ]
     for s in summary:
         lines.append(
             f"| {s['rows']} | {s['concurrency']} | {s['ratio']:.2f}x "
@@ -472,6 +503,34 @@ def report(results, servers, row_counts, levels, args, load_before, load_after, 
             f"{s['best_mlflow']}) | {s['modelgate_p99']:.1f} vs "
             f"{s['best_mlflow_p99']:.1f} ms | {s['logging_cost'] * 100:.1f} % |"
         )
+    extras = [
+        s.name
+        for s in servers
+        if s.name not in ("modelgate", "modelgate-nolog", "mlflow-w1", "mlflow-w2")
+    ]
+    if extras and "modelgate" in names:
+        lines += [
+            "",
+            "| rows | conc | server | modelgate / server (medians of req/s) | "
+            "median of the rounds' ratios | each round | p99 modelgate vs server |",
+            "|---:|---:|---|---|---:|---|---|",
+        ]
+        for rows in row_counts:
+            for conc in levels:
+                mg = results[("modelgate", rows, conc)]
+                for name in extras:
+                    other = results[(name, rows, conc)]
+                    # the same round's cells ran minutes apart at most: their
+                    # ratio is less moved by the machine's drift over a run
+                    paired = [a / b for a, b in zip(mg.rps, other.rps, strict=True)]
+                    lines.append(
+                        f"| {rows} | {conc} | {name} | "
+                        f"{med(mg.rps) / med(other.rps):.3f} "
+                        f"({med(mg.rps):.0f} vs {med(other.rps):.0f}) | "
+                        f"{med(paired):.3f} | "
+                        f"{', '.join(f'{r:.2f}' for r in paired)} | "
+                        f"{med(mg.p99):.1f} vs {med(other.p99):.1f} ms |"
+                    )
     text = "\n".join(lines)
     print(text)
     if args.json:

@@ -178,7 +178,7 @@ def post_fork(server, worker) -> None:
     if reopen:
         close_sockets(worker.sockets, unlink=False)
     if os.environ.get("GUNICORN_WARMUP", "1") == "1":
-        from inference.cache import warm_up
+        from inference.serving import warm_up
 
         warm_up()
     if reopen:

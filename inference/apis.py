@@ -44,10 +44,11 @@ from inference.serializers import (
 )
 from inference.services.batch import batch_job_create
 from inference.services.feedback import feedback_bulk_record, feedback_record
+from inference.services.idempotency import request_id_check
 from inference.services.predict import (
     prediction_serve,
     request_error_record,
-    request_id_check,
+    served_model_get,
 )
 from inference.throttles import BatchThrottle, FeedbackThrottle, PredictThrottle
 
@@ -108,7 +109,7 @@ class _PredictBase(APIView):
     renderer_classes = [FastJSONRenderer]
     permission_classes = [IsAuthenticated, CanPredict]
     throttle_classes = [PredictThrottle]
-    source = PredictionSource.API
+    channel = PredictionSource.API
 
     def initial(self, request, *args, **kwargs):
         self._started = time.perf_counter()
@@ -117,9 +118,6 @@ class _PredictBase(APIView):
 
     def model_name(self) -> str:
         return str(self.kwargs.get("name", ""))
-
-    def _note(self, served) -> None:
-        self._served_version = served.version
 
     def handle_exception(self, exc):
         try:
@@ -140,23 +138,26 @@ class _PredictBase(APIView):
             status_code=response.status_code,
             code=str(data.get("error", {}).get("code", "error")),
             client=user if user is not None and user.is_authenticated else None,
-            source=self.source,
+            channel=self.channel,
         )
         return response
 
     def serve(self, request, *, name: str, alias, version):
-        outcome = prediction_serve(
-            name=name,
-            payload=request.data,
+        # the body and the request id are checked before the model is looked up
+        payload = request.data
+        request_id = request_id_check(request.headers.get("X-Request-ID"))
+        served = served_model_get(name=name, alias=alias, version=version)
+        self._served_version = served.version  # for a refusal after this point
+        return prediction_serve(
+            served=served,
+            payload=payload,
             client=request.user,
             alias=alias,
             version=version,
-            source=self.source,
-            request_id=request_id_check(request.headers.get("X-Request-ID")),
+            channel=self.channel,
+            request_id=request_id,
             started=self._started,
-            on_model=self._note,
         )
-        return outcome
 
 
 class PredictApi(_PredictBase):
@@ -185,7 +186,7 @@ class PredictApi(_PredictBase):
 class InvocationsApi(_PredictBase):
     """MLflow's scoring endpoint, served by the default model's production alias."""
 
-    source = PredictionSource.INVOCATIONS
+    channel = PredictionSource.INVOCATIONS
 
     def model_name(self) -> str:
         return settings.MODELGATE["DEFAULT_MODEL"]

@@ -1,14 +1,15 @@
 """Writing prediction-log rows with one statement.
 
-The serving path builds ``LogRow`` tuples (not model instances: creating 100
-Django model objects and running every field's ``get_db_prep_save`` costs more
-than predicting 100 rows) and this module sends them in one statement: a
-multi-row INSERT whose text is built once per row count, or COPY on PostgreSQL
-for many rows. On PostgreSQL, JSON columns are sent as JSON text (orjson,
-several times faster than ``json.dumps``) and UUIDs and aware datetimes as
-they are (psycopg's own ``Jsonb`` wrapper costs a third of a 100-row COPY);
-on other databases each field's own ``get_db_prep_save`` prepares them. Must
-be called inside the caller's transaction (or as its own single statement).
+The channels build ``LogRow`` tuples (``inference.logrows``; not model
+instances: creating 100 Django model objects and running every field's
+``get_db_prep_save`` costs more than predicting 100 rows) and this module
+sends them in one statement: a multi-row INSERT whose text is built once per
+row count, or COPY on PostgreSQL for many rows. On PostgreSQL, JSON columns
+are sent as JSON text (orjson, several times faster than ``json.dumps``) and
+UUIDs and aware datetimes as they are (psycopg's own ``Jsonb`` wrapper costs
+a third of a 100-row COPY); on other databases each field's own
+``get_db_prep_save`` prepares them. Must be called inside the caller's
+transaction (or as its own single statement).
 
 The COPY is binary: psycopg's C dumpers write UUIDs, numbers and timestamps
 as PostgreSQL stores them, and the server parses none of them from text. A
@@ -27,51 +28,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from functools import lru_cache
-from typing import Any, NamedTuple
-from uuid import UUID
+from typing import Any
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from psycopg.types.json import set_json_dumps
 
 from core.renderers import json_bytes, json_text
+from inference.logrows import LOG_COLUMNS, LogRow
 from inference.models import PredictionLog
 
 MAX_ROWS_PER_STATEMENT = 500
 COPY_FROM_ROWS = 8
 
 
-class LogRow(NamedTuple):
-    """One PredictionLog row to insert; fields in the table's column order
-    (checked by ``_fields``)."""
-
-    prediction_id: UUID
-    model_name: str
-    model_version: int
-    alias: str
-    source: str
-    inputs: Any
-    prediction: Any
-    probabilities: Any
-    outlier_score: float | None
-    is_outlier: bool
-    latency_ms: float
-    client_id: int | None
-    request_id: str
-    row_index: int
-    batch_id: UUID | None
-    created_at: datetime
-
-
 @lru_cache(maxsize=1)
 def _fields():
-    fields = [f for f in PredictionLog._meta.concrete_fields if not f.primary_key]
-    names = tuple(f.attname for f in fields)
-    if names != LogRow._fields:
-        raise RuntimeError(f"LogRow fields {LogRow._fields} != columns {names}")
-    return fields
+    """The model's fields of ``LOG_COLUMNS``, in that order."""
+    by_name = {f.attname: f for f in PredictionLog._meta.concrete_fields}
+    return [by_name[name] for name in LOG_COLUMNS]
 
 
 @lru_cache(maxsize=1)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from django.db.models import Count, Q, QuerySet
 
+from inference.logrows import CLIENT_COLUMNS
 from inference.models import BatchJob, PredictionLog, RequestError
 
 if TYPE_CHECKING:
@@ -180,22 +181,7 @@ def prediction_get(*, prediction_id: str) -> dict | None:
     """One logged prediction with its feedback label, as a dict (or None)."""
     row = (
         PredictionLog.objects.filter(prediction_id=prediction_id)
-        .values(
-            "prediction_id",
-            "model_name",
-            "model_version",
-            "alias",
-            "source",
-            "inputs",
-            "prediction",
-            "probabilities",
-            "outlier_score",
-            "is_outlier",
-            "latency_ms",
-            "request_id",
-            "created_at",
-            "feedback__label",
-        )
+        .values(*CLIENT_COLUMNS, "feedback__label")
         .first()
     )
     return row

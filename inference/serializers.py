@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from inference.logrows import CLIENT_COLUMNS
 from inference.models import BatchJob, PredictionLog
 
 
@@ -115,24 +116,7 @@ class PredictionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PredictionLog
-        fields = [
-            "prediction_id",
-            "model_name",
-            "model_version",
-            "alias",
-            "source",
-            "inputs",
-            "prediction",
-            "probabilities",
-            "outlier_score",
-            "is_outlier",
-            "latency_ms",
-            "request_id",
-            "row_index",
-            "batch_id",
-            "created_at",
-            "label",
-        ]
+        fields = [*CLIENT_COLUMNS, "label"]
         read_only_fields = fields
 
     def get_label(self, obj) -> str | float | None:

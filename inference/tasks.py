@@ -88,7 +88,7 @@ def batch_score_scheduled(
 @signals.worker_process_init.connect
 def _warm_up_worker(**_kwargs) -> None:
     """Load the configured models in each worker process at start."""
-    from inference.cache import warm_up
+    from inference.serving import warm_up
 
     warm_up()
 

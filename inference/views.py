@@ -14,11 +14,14 @@ from django.views import View
 from core.exceptions import ApplicationError
 from governance.selectors import registered_model_list
 from inference import selectors
-from inference.cache import model_cache
 from inference.choices import BatchStatus, PredictionSource
 from inference.permissions import can_predict
 from inference.services.batch import batch_job_create
-from inference.services.predict import prediction_serve, request_error_record
+from inference.services.predict import (
+    prediction_serve,
+    request_error_record,
+    served_model_get,
+)
 from inference.validation import parse_csv_value
 
 logger = logging.getLogger(__name__)
@@ -55,23 +58,23 @@ def _error_text(exc: ApplicationError) -> str:
     )
 
 
-def _serve_form(request, *, name: str, alias: str, row: dict):
+def _serve_form(request, *, served, alias: str, row: dict):
     """Predict one row from a page; returns (result dict | None, error | None)."""
     try:
         outcome = prediction_serve(
-            name=name,
+            served=served,
             payload={"inputs": [row]},
             client=request.user,
             alias=alias,
-            source=PredictionSource.WEB,
+            channel=PredictionSource.WEB,
         )
     except ApplicationError as exc:
         request_error_record(
-            model_name=name,
+            model_name=served.name,
             status_code=exc.status_code,
             code=exc.code,
             client=request.user,
-            source=PredictionSource.WEB,
+            channel=PredictionSource.WEB,
         )
         return None, _error_text(exc)
     body = outcome.body
@@ -97,7 +100,7 @@ class SpamFormView(PredictorRequired, View):
         name = settings.MODELGATE["DEFAULT_MODEL"]
         message = request.POST.get("message", "")
         try:
-            served = model_cache().get(name=name)
+            served = served_model_get(name=name)
         except ApplicationError as exc:
             return render(
                 request,
@@ -109,7 +112,7 @@ class SpamFormView(PredictorRequired, View):
             served.inputs[0].name
         ]
         result, error = _serve_form(
-            request, name=name, alias="production", row={text_fields[0]: message}
+            request, served=served, alias="production", row={text_fields[0]: message}
         )
         context = self._context(message=message, result=result, error=error)
         if result and result.get("probabilities"):
@@ -132,7 +135,7 @@ class TryModelView(PredictorRequired, View):
 
     def _load(self, name: str, alias: str):
         try:
-            return model_cache().get(name=name, alias=alias), None
+            return served_model_get(name=name, alias=alias), None
         except ApplicationError as exc:
             return None, exc
 
@@ -193,7 +196,7 @@ class TryModelView(PredictorRequired, View):
         if errors:
             error = "; ".join(errors[:10])
         else:
-            result, error = _serve_form(request, name=name, alias=alias, row=row)
+            result, error = _serve_form(request, served=served, alias=alias, row=row)
         return self.page(
             request,
             {

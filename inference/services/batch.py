@@ -27,10 +27,11 @@ from django.utils import timezone
 
 from core.exceptions import ApplicationError
 from core.ids import uuid7
-from inference.cache import model_cache
 from inference.choices import BatchInputKind, BatchStatus, PredictionSource
+from inference.logrows import LogContext, log_rows_build
 from inference.logwriter import prediction_logs_insert
-from inference.models import BatchJob, PredictionLog
+from inference.models import BatchJob
+from inference.serving import model_cache
 from inference.validation import Field, parse_csv_value, printable
 
 logger = logging.getLogger(__name__)
@@ -231,6 +232,18 @@ def _result_columns(served) -> list[str]:
     ]
 
 
+def batch_log_context(job: BatchJob) -> LogContext:
+    """The log context of a job's rows: the job's owner, its alias as asked,
+    ``batch:<job id>`` as request id."""
+    return LogContext(
+        channel=PredictionSource.BATCH,
+        alias=job.alias,
+        client_id=job.client_id,
+        request_id=f"batch:{job.pk}",
+        batch_id=job.pk,
+    )
+
+
 def _chunk_commit(job, served, header, start, chunk) -> bool:
     """Score and log one chunk; False when another worker already did it."""
     fields: list[Field] = list(served.inputs)
@@ -268,39 +281,25 @@ def _chunk_commit(job, served, header, start, chunk) -> bool:
             return False
         result = served.predict([r for _, r in good]) if good else None
         now = timezone.now()
-        logs = []
+        logs = (
+            log_rows_build(
+                served=served,
+                rows=[row for _, row in good],
+                result=result,
+                context=batch_log_context(job),
+                prediction_ids=[uuid7() for _ in good],
+                latency_ms=0.0,
+                created_at=now,
+                row_indexes=[number for number, _ in good],
+            )
+            if good
+            else []
+        )
         out = io.StringIO()
         writer = csv.writer(out)
-        by_number = {}
-        for i, (number, row) in enumerate(good):
-            pid = uuid7()
-            by_number[number] = (i, pid)
-            logs.append(
-                PredictionLog(
-                    prediction_id=pid,
-                    model_name=served.name,
-                    model_version=served.version,
-                    alias=job.alias,
-                    source=PredictionSource.BATCH,
-                    inputs=row,
-                    prediction=result.labels[i],
-                    probabilities=result.probabilities[i]
-                    if result.probabilities
-                    else None,
-                    outlier_score=result.outlier_scores[i]
-                    if result.outlier_scores
-                    else None,
-                    is_outlier=bool(result.outlier_flags[i])
-                    if result.outlier_flags
-                    else False,
-                    latency_ms=0.0,
-                    client_id=job.client_id,
-                    request_id=f"batch:{job.pk}",
-                    row_index=number,
-                    batch_id=job.pk,
-                    created_at=now,
-                )
-            )
+        by_number = {
+            log.row_index: (i, log.prediction_id) for i, log in enumerate(logs)
+        }
         rows = dict(good)
         for offset, cells in enumerate(chunk):
             number = start + offset
@@ -357,7 +356,7 @@ def _chunk_commit(job, served, header, start, chunk) -> bool:
 
         metrics_record(
             served=served,
-            source=PredictionSource.BATCH,
+            channel=PredictionSource.BATCH,
             rows=len(good),
             elapsed=0.0,
             outliers=sum(result.outlier_flags or ()),

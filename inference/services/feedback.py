@@ -35,7 +35,7 @@ def _classes(model_name: str, version: int, memo: dict) -> list[str]:
         mirrored = model_version_get(name=model_name, version=version)
         classes = mirrored.classes if mirrored is not None else []
         if not classes:
-            from inference.cache import model_cache
+            from inference.serving import model_cache
 
             try:  # not mirrored yet: ask the loaded model
                 classes = list(

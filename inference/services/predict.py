@@ -1,16 +1,15 @@
 """Serving a prediction: validate, predict, log in one transaction, answer.
 
 The hot path does no MLflow call and no import: the model comes from the
-process's cache, the rows are checked against its signature in pure Python,
-the raw estimator predicts, and the log rows (plus the stored response when
-the client sent a request id) are written with one ``bulk_create`` in one
-transaction, before the response leaves.
+process's cache (``served_model_get``), the rows are checked against its
+signature in pure Python, the raw estimator predicts, and the log rows (from
+``inference.logrows``, the one builder of every channel), plus the stored
+response when the client sent a request id, are committed before the response
+leaves (``inference.groupcommit``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 import uuid
@@ -21,7 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.exceptions import ApplicationError, ConflictError
+from core.exceptions import ApplicationError
 from core.ids import uuid7
 from core.metrics import (
     OUTLIER_ROWS,
@@ -30,16 +29,23 @@ from core.metrics import (
     PREDICT_REQUESTS,
     PREDICTED_ROWS,
 )
-from inference.cache import Predictions, ServedModel, model_cache
 from inference.choices import PredictionSource
 from inference.groupcommit import group_committer
-from inference.logwriter import LogRow, prediction_logs_insert
-from inference.models import PredictionLog, RequestError, StoredResponse
-from inference.validation import InputError, printable, validate_payload
+from inference.logrows import LogContext, LogRow, log_rows_build
+from inference.logwriter import prediction_logs_insert
+from inference.models import RequestError, StoredResponse
+from inference.services.idempotency import (
+    client_scope,
+    payload_fingerprint,
+    stored_response_build,
+    stored_response_get,
+    stored_response_replay,
+    stored_responses_find,
+)
+from inference.serving import ServedModel, model_cache
+from inference.validation import validate_payload
 
 logger = logging.getLogger(__name__)
-
-MAX_REQUEST_ID_LENGTH = 128
 
 
 @dataclass
@@ -49,31 +55,6 @@ class PredictOutcome:
     body: dict[str, Any]
     served: ServedModel | None
     replayed: bool = False
-
-
-def client_scope(client) -> str:
-    """The id space of a client's request ids."""
-    return f"u{client.pk}" if client is not None and client.pk else "anonymous"
-
-
-def request_id_check(value: str | None) -> str | None:
-    """A usable client request id, None when absent; 400 when malformed."""
-    if value is None or value == "":
-        return None
-    if len(value) > MAX_REQUEST_ID_LENGTH or not value.isprintable():
-        raise InputError(
-            "X-Request-ID must be printable and at most "
-            f"{MAX_REQUEST_ID_LENGTH} characters",
-            {"fields": {"X-Request-ID": ["invalid request id"]}},
-        )
-    return value
-
-
-def payload_fingerprint(*, name: str, alias: str, version: int | None, payload) -> str:
-    canonical = json.dumps(
-        [name, alias, version, payload], sort_keys=True, ensure_ascii=True
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def response_body(
@@ -108,51 +89,43 @@ def response_body(
     }
 
 
-def _stored_replay(scope: str, request_id: str, fingerprint: str) -> dict | None:
-    stored = (
-        StoredResponse.objects.filter(scope=scope, request_id=request_id)
-        .values("response")
-        .first()
-    )
-    if stored is None:
-        return None
-    body = stored["response"]
-    if body.get("_fingerprint") not in (None, fingerprint):
-        raise ConflictError(
-            f"request id {printable(request_id)} was already used for a different "
-            "request",
-            {"fields": {"X-Request-ID": ["already used with another body"]}},
-            code="request_id_reused",
-        )
-    return {k: v for k, v in body.items() if k != "_fingerprint"}
+def alias_asked(*, alias: str | None, version: int | None) -> str:
+    """The alias a request asked for, as logged: blank when it named a version."""
+    return "" if version is not None else (alias or "production")
 
 
+def served_model_get(
+    *, name: str, alias: str | None = None, version: int | None = None
+) -> ServedModel:
+    """The model a request names: an explicit version, else the alias
+    (production). ``ModelNotFound`` (404) or ``ModelUnavailable`` (503)."""
+    return model_cache().get(name=name, alias=alias, version=version)
+
+
+# ------------------------------------------------------------------- serving
 def prediction_serve(
     *,
-    name: str,
+    served: ServedModel,
     payload: Any,
     client=None,
     alias: str | None = None,
     version: int | None = None,
-    source: str = PredictionSource.API,
+    channel: str = PredictionSource.API,
     request_id: str | None = None,
     scope: str | None = None,
     started: float | None = None,
-    on_model=None,
 ) -> PredictOutcome:
-    """Validate ``payload`` against the model's signature, predict, log every
+    """Validate ``payload`` against ``served``'s signature, predict, log every
     row and return the response body.
 
-    With ``request_id`` the response is stored under ``(scope, request_id)``;
-    a repeat gets the stored body (``replayed``) and nothing is predicted or
+    ``served`` comes from ``served_model_get`` for the ``alias`` or
+    ``version`` the caller asked for (both are logged as asked). With
+    ``request_id`` the response is stored under ``(scope, request_id)``; a
+    repeat gets the stored body (``replayed``) and nothing is predicted or
     logged again. Raises ``ApplicationError`` subclasses for the client's
-    mistakes (nothing logged) and ``ModelUnavailable`` when no copy of the
-    model can be loaded.
+    mistakes (nothing logged).
     """
     started = time.perf_counter() if started is None else started
-    served = model_cache().get(name=name, alias=alias, version=version)
-    if on_model is not None:
-        on_model(served)
     config = settings.INFERENCE
     _fmt, rows = validate_payload(
         payload,
@@ -160,15 +133,17 @@ def prediction_serve(
         max_rows=config["MAX_ROWS"],
         max_length=config["MAX_STRING_LENGTH"],
     )
-    asked_alias = "" if version is not None else (alias or "production")
+    asked_alias = alias_asked(alias=alias, version=version)
     scope = scope or client_scope(client)
     logging_on = config["LOG_PREDICTIONS"]
     fingerprint = ""
     if request_id is not None and logging_on:
         fingerprint = payload_fingerprint(
-            name=name, alias=asked_alias, version=version, payload=payload
+            name=served.name, alias=asked_alias, version=version, payload=payload
         )
-        stored = _stored_replay(scope, request_id, fingerprint)
+        stored = stored_response_get(
+            scope=scope, request_id=request_id, fingerprint=fingerprint
+        )
         if stored is not None:
             return PredictOutcome(stored, served, replayed=True)
 
@@ -185,41 +160,28 @@ def prediction_serve(
     elapsed = time.perf_counter() - started
     if logging_on:
         now = timezone.now()
-        per_row_ms = elapsed * 1000 / len(rows)
-        client_id = client.pk if client is not None and client.pk else None
-        logs = [
-            LogRow(
-                prediction_id=pid,
-                model_name=served.name,
-                model_version=served.version,
+        logs = log_rows_build(
+            served=served,
+            rows=rows,
+            result=result,
+            context=LogContext(
+                channel=channel,
                 alias=asked_alias,
-                source=source,
-                inputs=row,
-                prediction=result.labels[i],
-                probabilities=result.probabilities[i] if result.probabilities else None,
-                outlier_score=(
-                    result.outlier_scores[i] if result.outlier_scores else None
-                ),
-                is_outlier=bool(result.outlier_flags[i])
-                if result.outlier_flags
-                else False,
-                latency_ms=per_row_ms,
-                client_id=client_id,
+                client_id=client.pk if client is not None and client.pk else None,
                 request_id=rid,
-                row_index=i,
-                batch_id=None,
-                created_at=now,
-            )
-            for i, (pid, row) in enumerate(zip(prediction_ids, rows, strict=True))
-        ]
+            ),
+            prediction_ids=prediction_ids,
+            latency_ms=elapsed * 1000 / len(rows),
+            created_at=now,
+        )
         stored = None
         if request_id is not None:
-            stored = StoredResponse(
+            stored = stored_response_build(
                 scope=scope,
                 request_id=request_id,
-                model_name=served.name,
-                model_version=served.version,
-                response={**body, "_fingerprint": fingerprint},
+                served=served,
+                body=body,
+                fingerprint=fingerprint,
                 created_at=now,
             )
         try:
@@ -228,27 +190,20 @@ def prediction_serve(
         except IntegrityError:
             # Two identical requests raced: the other one committed first.
             if request_id is not None:
-                stored = _stored_replay(scope, request_id, fingerprint)
+                stored = stored_response_get(
+                    scope=scope, request_id=request_id, fingerprint=fingerprint
+                )
                 if stored is not None:
                     return PredictOutcome(stored, served, replayed=True)
             raise
     metrics_record(
         served=served,
-        source=source,
+        channel=channel,
         rows=len(rows),
         elapsed=elapsed,
         outliers=sum(result.outlier_flags or ()),
     )
     return PredictOutcome(body, served)
-
-
-def _slice(result, start: int, end: int) -> Predictions:
-    return Predictions(
-        result.labels[start:end],
-        result.probabilities[start:end] if result.probabilities else None,
-        result.outlier_scores[start:end] if result.outlier_scores else None,
-        result.outlier_flags[start:end] if result.outlier_flags else None,
-    )
 
 
 def prediction_serve_events(
@@ -258,7 +213,7 @@ def prediction_serve_events(
     scope: str,
     alias: str | None = None,
     version: int | None = None,
-    source: str = PredictionSource.STREAM,
+    channel: str = PredictionSource.STREAM,
 ) -> tuple[list[tuple[str, dict, bool]], dict[str, ApplicationError]]:
     """Serve many keyed requests for one model at once (the stream consumer).
 
@@ -270,34 +225,24 @@ def prediction_serve_events(
     meanwhile (then nothing of this call was written).
     """
     started = time.perf_counter()
-    served = model_cache().get(name=name, alias=alias, version=version)
+    served = served_model_get(name=name, alias=alias, version=version)
     config = settings.INFERENCE
-    asked_alias = "" if version is not None else (alias or "production")
-    stored = dict(
-        StoredResponse.objects.filter(
-            scope=scope, request_id__in=[rid for rid, _ in events]
-        ).values_list("request_id", "response")
-    )
+    asked_alias = alias_asked(alias=alias, version=version)
+    stored = stored_responses_find(scope=scope, request_ids=[rid for rid, _ in events])
     out: list[tuple[str, dict, bool]] = []
     refused: dict[str, ApplicationError] = {}
     pending: list[tuple[str, list[dict], str]] = []
     for rid, payload in events:
         fingerprint = payload_fingerprint(
-            name=name, alias=asked_alias, version=version, payload=payload
+            name=served.name, alias=asked_alias, version=version, payload=payload
         )
-        if rid in stored:
-            body = stored[rid]
-            if body.get("_fingerprint") not in (None, fingerprint):
-                refused[rid] = ConflictError(
-                    "request id already used for a different request",
-                    code="request_id_reused",
-                )
-                continue
-            out.append(
-                (rid, {k: v for k, v in body.items() if k != "_fingerprint"}, True)
-            )
-            continue
         try:
+            if rid in stored:
+                replay = stored_response_replay(
+                    stored[rid], request_id=rid, fingerprint=fingerprint
+                )
+                out.append((rid, replay, True))
+                continue
             _fmt, rows = validate_payload(
                 payload,
                 served.inputs,
@@ -316,12 +261,12 @@ def prediction_serve_events(
     elapsed = time.perf_counter() - started
     per_row_ms = elapsed * 1000 / len(all_rows)
     now = timezone.now()
-    logs: list[PredictionLog] = []
+    logs: list[LogRow] = []
     responses: list[StoredResponse] = []
     fresh: list[tuple[str, dict, bool]] = []
     offset = 0
     for rid, rows, fingerprint in pending:
-        part = _slice(result, offset, offset + len(rows))
+        part = result.slice(offset, offset + len(rows))
         offset += len(rows)
         ids = [uuid7() for _ in rows]
         body = response_body(
@@ -331,36 +276,22 @@ def prediction_serve_events(
             prediction_ids=ids,
             result=part,
         )
-        for i, (pid, row) in enumerate(zip(ids, rows, strict=True)):
-            logs.append(
-                PredictionLog(
-                    prediction_id=pid,
-                    model_name=served.name,
-                    model_version=served.version,
-                    alias=asked_alias,
-                    source=source,
-                    inputs=row,
-                    prediction=part.labels[i],
-                    probabilities=part.probabilities[i] if part.probabilities else None,
-                    outlier_score=part.outlier_scores[i]
-                    if part.outlier_scores
-                    else None,
-                    is_outlier=bool(part.outlier_flags[i])
-                    if part.outlier_flags
-                    else False,
-                    latency_ms=per_row_ms,
-                    request_id=rid,
-                    row_index=i,
-                    created_at=now,
-                )
-            )
+        logs += log_rows_build(
+            served=served,
+            rows=rows,
+            result=part,
+            context=LogContext(channel=channel, alias=asked_alias, request_id=rid),
+            prediction_ids=ids,
+            latency_ms=per_row_ms,
+            created_at=now,
+        )
         responses.append(
-            StoredResponse(
+            stored_response_build(
                 scope=scope,
                 request_id=rid,
-                model_name=served.name,
-                model_version=served.version,
-                response={**body, "_fingerprint": fingerprint},
+                served=served,
+                body=body,
+                fingerprint=fingerprint,
                 created_at=now,
             )
         )
@@ -371,7 +302,7 @@ def prediction_serve_events(
             StoredResponse.objects.bulk_create(responses)
     metrics_record(
         served=served,
-        source=source,
+        channel=channel,
         rows=len(all_rows),
         elapsed=elapsed,
         outliers=sum(result.outlier_flags or ()),
@@ -380,11 +311,11 @@ def prediction_serve_events(
 
 
 def metrics_record(
-    *, served: ServedModel, source: str, rows: int, elapsed: float, outliers: int
+    *, served: ServedModel, channel: str, rows: int, elapsed: float, outliers: int
 ) -> None:
     version = str(served.version)
-    PREDICT_REQUESTS.labels(served.name, version, source, "200").inc()
-    PREDICTED_ROWS.labels(served.name, version, source).inc(rows)
+    PREDICT_REQUESTS.labels(served.name, version, channel, "200").inc()
+    PREDICTED_ROWS.labels(served.name, version, channel).inc(rows)
     PREDICT_LATENCY.labels(served.name, version).observe(elapsed)
     if outliers:
         OUTLIER_ROWS.labels(served.name, version).inc(outliers)
@@ -397,13 +328,13 @@ def request_error_record(
     code: str,
     client=None,
     model_version: int | None = None,
-    source: str = PredictionSource.API,
+    channel: str = PredictionSource.API,
 ) -> None:
     """Record a refused or failed request (its own autocommit write; a failure
     to record is logged, never raised, so the client still gets its answer)."""
     PREDICT_ERRORS.labels(model_name, code).inc()
     PREDICT_REQUESTS.labels(
-        model_name, str(model_version or ""), source, str(status_code)
+        model_name, str(model_version or ""), channel, str(status_code)
     ).inc()
     if transaction.get_connection().in_atomic_block:
         logger.warning("request error recorded inside a transaction: %s", code)
@@ -411,7 +342,7 @@ def request_error_record(
         RequestError.objects.create(
             model_name=model_name[:256],
             model_version=model_version,
-            source=source,
+            source=channel,
             status_code=status_code,
             code=code[:64],
             client_id=client.pk if client is not None and client.pk else None,

@@ -13,6 +13,7 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
+from inference.logrows import LOG_COLUMNS
 from inference.models import PredictionLog, RequestError, StoredResponse
 
 logger = logging.getLogger(__name__)
@@ -49,23 +50,7 @@ def prediction_log_prune(
         with transaction.atomic():
             if archive is not None:
                 rows = PredictionLog.objects.filter(id__in=ids).values(
-                    "prediction_id",
-                    "model_name",
-                    "model_version",
-                    "alias",
-                    "source",
-                    "inputs",
-                    "prediction",
-                    "probabilities",
-                    "outlier_score",
-                    "is_outlier",
-                    "latency_ms",
-                    "client_id",
-                    "request_id",
-                    "row_index",
-                    "batch_id",
-                    "created_at",
-                    "feedback__label",
+                    *LOG_COLUMNS, "feedback__label"
                 )
                 with gzip.open(archive, "at", encoding="utf-8") as out:
                     for row in rows:

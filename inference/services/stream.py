@@ -33,6 +33,7 @@ from inference.services.predict import (
     prediction_serve,
     prediction_serve_events,
     request_error_record,
+    served_model_get,
 )
 
 logger = logging.getLogger(__name__)
@@ -290,18 +291,21 @@ class StreamConsumer:
             model_name=model,
             status_code=exc.status_code,
             code=exc.code,
-            source=PredictionSource.STREAM,
+            channel=PredictionSource.STREAM,
         )
         self._dead(eid, fields, f"{exc.code}: {exc.message}")
 
     def _process_one(self, eid: str, fields: dict, event: dict) -> None:
         try:
+            served = served_model_get(
+                name=event["model"], alias=event["alias"], version=event["version"]
+            )
             outcome = prediction_serve(
-                name=event["model"],
+                served=served,
                 payload=event["payload"],
                 alias=event["alias"],
                 version=event["version"],
-                source=PredictionSource.STREAM,
+                channel=PredictionSource.STREAM,
                 request_id=eid,
                 scope=self.scope,
             )

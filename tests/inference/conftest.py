@@ -12,7 +12,7 @@ def _fresh_process_state():
     downloaded files stay, as they would on a real machine)."""
     from core.authentication import forget_tokens
     from inference import permissions
-    from inference.cache import reset_model_cache
+    from inference.serving import reset_model_cache
 
     reset_model_cache()
     permissions._ROLE_CACHE.clear()

@@ -6,7 +6,7 @@ import pytest
 
 from core import registry
 from core.registry import mlflow_store
-from inference.cache import ModelUnavailable, model_cache, reset_model_cache
+from inference.serving import ModelUnavailable, model_cache, reset_model_cache
 
 ROWS = [{"message": "WINNER!! claim your prize now"}, {"message": "see you at 7"}]
 
@@ -53,7 +53,7 @@ def test_serves_from_local_copy_when_mlflow_is_unreachable(served_sms, settings)
 
 
 def test_unknown_names_are_remembered_briefly(served_sms, monkeypatch):
-    from inference import cache
+    from inference.serving import lookup
 
     calls = []
     real = registry.alias_resolve
@@ -64,12 +64,12 @@ def test_unknown_names_are_remembered_briefly(served_sms, monkeypatch):
 
     monkeypatch.setattr(registry, "alias_resolve", counting)
     for _ in range(5):
-        with pytest.raises(cache.ModelNotFound):
+        with pytest.raises(lookup.ModelNotFound):
             model_cache().get(name="no-such-model")
     assert len(calls) == 1  # one MLflow call, not one per request
-    monkeypatch.setattr(cache, "MISSING_TTL_SECONDS", 0.0)
+    monkeypatch.setattr(lookup, "MISSING_TTL_SECONDS", 0.0)
     model_cache()._missing.clear()
-    with pytest.raises(cache.ModelNotFound):
+    with pytest.raises(lookup.ModelNotFound):
         model_cache().get(name="no-such-model")
     assert len(calls) == 2
 
@@ -79,7 +79,7 @@ def test_lease_is_held_by_one_process_and_freed_when_it_dies(tmp_path):
     import subprocess
     import sys
 
-    from inference.cache import Lease
+    from inference.serving.locks import Lease
 
     path = tmp_path / "lease"
     holder = subprocess.Popen(
@@ -87,7 +87,7 @@ def test_lease_is_held_by_one_process_and_freed_when_it_dies(tmp_path):
             sys.executable,
             "-c",
             "import sys, time; sys.path.insert(0, '.');"
-            "from inference.cache import Lease;"
+            "from inference.serving.locks import Lease;"
             f"assert Lease({str(path)!r}).try_acquire(); print('held', flush=True);"
             "time.sleep(60)",
         ],
@@ -111,7 +111,7 @@ def test_lease_is_held_by_one_process_and_freed_when_it_dies(tmp_path):
 def test_followers_swap_from_the_file_the_poller_writes(served_sms, tmp_path):
     """Two caches on one folder (two workers): the poller asks MLflow, the
     follower only reads aliases.json and loads the poller's copy."""
-    from inference.cache import ModelCache
+    from inference.serving import ModelCache
 
     v1 = registry.version_get("sms-spam", served_sms.version)
     v2 = int(
@@ -145,7 +145,8 @@ def test_followers_swap_from_the_file_the_poller_writes(served_sms, tmp_path):
 
 
 def test_the_poller_downloads_what_only_other_processes_serve(served_sms, tmp_path):
-    from inference.cache import ModelCache, safe_folder
+    from inference.serving import ModelCache
+    from inference.serving.local import safe_folder
 
     v1 = registry.version_get("sms-spam", served_sms.version)
     v2 = int(
@@ -171,7 +172,7 @@ def test_a_version_is_downloaded_once_however_many_ask_at_once(
 ):
     import threading
 
-    from inference.cache import ModelCache
+    from inference.serving import ModelCache
 
     downloads = []
     real = registry.version_download
@@ -199,8 +200,8 @@ def test_a_version_is_downloaded_once_however_many_ask_at_once(
 def test_a_version_that_fails_to_load_is_retried_later_not_every_tick(
     served_sms, tmp_path, monkeypatch
 ):
-    from inference import cache as cache_module
-    from inference.cache import ModelCache
+    from inference.serving import ModelCache
+    from inference.serving import lookup as cache_module
 
     follower = ModelCache(tmp_path, poll_seconds=0)
     current = follower.get(name="sms-spam").version
@@ -225,7 +226,7 @@ def test_a_version_that_fails_to_load_is_retried_later_not_every_tick(
 def test_short_gil_turns_last_while_any_user_is_inside_and_are_restored():
     import sys
 
-    from inference.cache import DOWNLOAD_SWITCH_INTERVAL, _ShortGilTurns
+    from inference.serving.locks import DOWNLOAD_SWITCH_INTERVAL, _ShortGilTurns
 
     turns = _ShortGilTurns()
     before = sys.getswitchinterval()
@@ -246,7 +247,8 @@ def test_short_gil_turns_last_while_any_user_is_inside_and_are_restored():
 def test_a_download_runs_with_short_gil_turns(served_sms, tmp_path, monkeypatch):
     import sys
 
-    from inference.cache import DOWNLOAD_SWITCH_INTERVAL, ModelCache
+    from inference.serving import ModelCache
+    from inference.serving.locks import DOWNLOAD_SWITCH_INTERVAL
 
     seen = []
     real = registry.version_download

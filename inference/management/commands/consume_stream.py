@@ -3,8 +3,8 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from inference.cache import warm_up
 from inference.services.stream import StreamConfig, StreamConsumer
+from inference.serving import warm_up
 
 
 class Command(BaseCommand):

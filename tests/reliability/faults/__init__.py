@@ -256,8 +256,8 @@ def _strings_unchecked() -> None:
 def _no_idempotency() -> None:
     from inference.services import predict
 
-    predict._stored_replay = lambda scope, request_id, fingerprint: None
-    predict.StoredResponse = lambda **fields: None  # nothing stored to replay
+    predict.stored_response_get = lambda **lookup: None
+    predict.stored_response_build = lambda **fields: None  # nothing to replay
 
 
 def _rate_limit_on_redis_only() -> None:
