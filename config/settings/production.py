@@ -1,7 +1,9 @@
 """Production settings: secrets from the environment, hardened HTTP, JSON logs."""
 
+from pathlib import Path
+
 from .base import *  # noqa: F403
-from .base import LOGGING, env
+from .base import LOGGING, STATIC_ROOT, env
 
 DEBUG = False
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
@@ -20,6 +22,11 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool(
 )
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Static files belong to the release, not to the data folder: the image
+# collects them at build (DJANGO_STATIC_ROOT=/app/staticfiles), so an upgraded
+# image serves its own files and manifest, never a volume's older copy.
+STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(STATIC_ROOT)))
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
