@@ -169,14 +169,14 @@ def main(argv=None) -> int:
 
         def build() -> str:
             began = time.monotonic()
-            engine.build(
+            cache = engine.build(
                 tag=tag, context=ROOT, base_image=images["BASE_IMAGE"], timeout=1800
             )
             seconds = time.monotonic() - began
             report.figures["build"] = f"{seconds:.1f} s"
             size = engine.image_size(tag) / 1e9
             report.figures["size"] = f"{size:.2f} GB"
-            return f"image {tag}: built in {seconds:.1f} s, {size:.2f} GB"
+            return f"image {tag}: built in {seconds:.1f} s ({cache}), {size:.2f} GB"
 
         report.step("build the image", build)
         report.step(
@@ -209,7 +209,7 @@ def main(argv=None) -> int:
             upgrade_dir = _upgrade_context(marker)
             began = time.monotonic()
             new_tag = f"{prefix}modelgate:check-upgrade"
-            engine.build(
+            cache = engine.build(
                 tag=new_tag,
                 context=upgrade_dir,
                 base_image=images["BASE_IMAGE"],
@@ -220,7 +220,7 @@ def main(argv=None) -> int:
             stack.env["MODELGATE_IMAGE"] = new_tag
             return (
                 f"{STATIC_MARKER_FILE} changed; image {new_tag} rebuilt in "
-                f"{seconds:.1f} s (layer cache)"
+                f"{seconds:.1f} s ({cache})"
             )
 
         report.step("rebuild with a changed static file (code-only change)", rebuild)

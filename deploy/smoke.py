@@ -26,18 +26,23 @@ MESSAGES = [
 ]
 PREDICT_REQUESTS = 40
 ROWS_PER_REQUEST = 15  # 600 rows: above a monitor's default minimum for a drift verdict
-POLICY_SQL = """
+SETUP = """
+import json
 from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
 from governance.services.policies import policy_update
-admin = get_user_model().objects.get(username="admin")
-policy = policy_update(user=admin, target="production",
+users = get_user_model().objects
+tokens = {u: Token.objects.get_or_create(user=users.get(username=u))[0].key
+          for u in ("alice", "bob", "carol", "dave", "erin", "demo-client")}
+policy = policy_update(user=users.get(username="admin"), target="production",
     changes={"min_staging_minutes": 0}, via="compose-check")
-print(policy.version, policy.min_staging_minutes, policy.approvals_required)
+print(json.dumps({"tokens": tokens, "policy": [policy.version,
+    policy.min_staging_minutes, policy.approvals_required]}))
 """
 REPORT_FILE = """
 from monitoring.models import Report
 r = Report.objects.get(pk={pk})
-print(r.status, r.html_file.size if r.html_file else 0)
+print("report", r.status, r.html_file.size if r.html_file else 0)
 """
 STREAM_EVENT = """
 import json, os, time, redis
@@ -174,9 +179,8 @@ class Context:
         )
         path = uri["artifact_uri"].split("mlflow-artifacts:/", 1)[-1].lstrip("/")
         listing = self.mlflow(f"/api/2.0/mlflow-artifacts/artifacts?path={path}")
-        report = self.stack.manage(
-            "shell", "-c", REPORT_FILE.format(pk=self.report_id)
-        ).split()
+        out = self.stack.manage("shell", "-c", REPORT_FILE.format(pk=self.report_id))
+        report = out.splitlines()[-1].split()[1:]  # after the shell's import notes
         return {
             "log rows": self.log_rows(),
             f"{MODEL}@production": self.alias("production"),
@@ -220,14 +224,13 @@ def ready(ctx: Context) -> str:
 
 def seed(ctx: Context) -> str:
     ctx.stack.manage("seed_demo")
-    for user in ("alice", "bob", "carol", "dave", "erin", "demo-client"):
-        ctx.tokens[user] = (
-            ctx.stack.manage("create_api_token", user).splitlines()[-1].strip()
-        )
-    policy = ctx.stack.manage("shell", "-c", POLICY_SQL).split()
+    # the last line: Django's shell first reports its automatic imports
+    out = json.loads(ctx.stack.manage("shell", "-c", SETUP).splitlines()[-1])
+    ctx.tokens.update(out["tokens"])
+    version, minutes, approvals = out["policy"]
     return (
         f"seed_demo: 8 users; {len(ctx.tokens)} API tokens; production policy "
-        f"v{policy[0]}: min staging {policy[1]} min, {policy[2]} approvals "
+        f"v{version}: min staging {minutes} min, {approvals} approvals "
         "(manage.py shell, policy_update)"
     )
 
@@ -379,10 +382,11 @@ def drift_report(ctx: Context) -> str:
     )
     if jobs < 1:
         raise CheckFailed("the worker's metrics show no report job")
+    subjects = "; ".join(f'"{m["Subject"]}"' for m in messages[:3])
     return (
         f"report #{report['id']} succeeded in {seconds:.0f} s on {done['rows']} "
-        "rows, drift share "
-        f'{done["drift_share"]}; e-mail "{messages[0]["Subject"]}" in the SMTP sink; '
+        f"rows, drift share {done['drift_share']}\n"
+        f"{len(messages)} e-mail(s) to ops@example.com in the SMTP sink: {subjects}\n"
         f"worker :9100/metrics: {jobs:.0f} report job(s) timed"
     )
 

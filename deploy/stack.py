@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -41,9 +42,11 @@ class CheckFailed(Exception):
     """A step's expectation did not hold."""
 
 
-def run(args, *, timeout: float, env=None, check=True, input_text=None) -> str:
-    """Run a command; its stdout (stripped). Raises CheckFailed with the tail of
-    its output when it fails or times out."""
+def run(
+    args, *, timeout: float, env=None, check=True, input_text=None, both=False
+) -> str:
+    """Run a command; its stdout (stripped; with ``both``, stdout and stderr).
+    Raises CheckFailed with the tail of its output when it fails or times out."""
     try:
         done = subprocess.run(
             args,
@@ -143,7 +146,10 @@ class Engine:
                     "--build-arg",
                     "PIP_CERT=/etc/ssl/certs/host-ca.crt",
                 ]
-        run([*args, str(context)], timeout=timeout)
+        out = run([*args, str(context)], timeout=timeout, both=True)
+        steps = len(re.findall(r"^(?:\[\d/]+\] )?STEP \d+/\d+", out, re.M))
+        cached = len(re.findall(r"Using cache", out))
+        return f"{cached} of {steps} steps from the layer cache" if steps else ""
 
 
 @dataclass
@@ -221,7 +227,9 @@ class Stack:
         lines = []
         for name, services, healthy in PHASES:
             started = time.monotonic()
-            self.compose("up", "-d", "--no-build", *services, timeout=timeout)
+            self.compose(
+                "up", "-d", "--no-build", "--no-deps", *services, timeout=timeout
+            )
             if name == "migrations":
                 self.wait_exit("migrate", timeout=timeout)
             for service in healthy:

@@ -16,8 +16,12 @@ admin_password = ${MLFLOW_SERVICE_PASSWORD}
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
 INI
 export MLFLOW_AUTH_CONFIG_PATH="$auth_ini"
+# MLflow refuses Host headers outside this list (DNS rebinding); its default
+# (localhost and private IP addresses) leaves out a service name such as
+# "mlflow" or "modelgate-mlflow", which is how the other containers reach it.
 exec mlflow server \
   --app-name basic-auth \
+  --allowed-hosts "${MLFLOW_ALLOWED_HOSTS:-mlflow,mlflow:5000,localhost,localhost:*,127.0.0.1,127.0.0.1:*}" \
   --backend-store-uri "${MLFLOW_BACKEND_STORE_URI}" \
   --artifacts-destination /mlartifacts \
   --serve-artifacts \

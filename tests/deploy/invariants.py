@@ -160,3 +160,15 @@ ALL = [
     secrets_referenced_only,
     network_locked,
 ]
+
+
+def mlflow_reachable_by_name(objects) -> list[str]:
+    """MLflow 3 refuses a Host header outside MLFLOW_ALLOWED_HOSTS."""
+    config = find(objects, "ConfigMap", "modelgate-config")["data"]
+    host = config["MLFLOW_TRACKING_URI"].split("//", 1)[1].rstrip("/")
+    env = _main(_deployment(objects, "mlflow")).get("env", [])
+    allowed = next((e["value"] for e in env if e["name"] == "MLFLOW_ALLOWED_HOSTS"), "")
+    return [] if host in allowed.split(",") else [f"MLflow refuses the Host {host}"]
+
+
+ALL.append(mlflow_reachable_by_name)
