@@ -9,6 +9,7 @@ run is bounded by --timeout. See docs/deploy.md for a run's output.
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import secrets
 import shutil
@@ -150,6 +151,11 @@ def main(argv=None) -> int:
             "MLFLOW_SERVICE_PASSWORD": secrets.token_urlsafe(24),
             "MLFLOW_FLASK_SECRET_KEY": secrets.token_urlsafe(24),
             "MONITORING_METRICS_TOKEN": secrets.token_urlsafe(24),
+            # MLflow's webhooks on: the migrate service registers the webhook
+            "MLFLOW_WEBHOOK_SECRET": secrets.token_urlsafe(24),
+            "MLFLOW_WEBHOOK_ENCRYPTION_KEY": base64.urlsafe_b64encode(
+                secrets.token_bytes(32)
+            ).decode(),
             "MODELGATE_WEB_PORT": str(web),
             "MLFLOW_PORT": str(mlflow),
             "MAIL_UI_PORT": str(mail),

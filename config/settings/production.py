@@ -12,7 +12,10 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 # HTTPS is terminated by the proxy in front of gunicorn.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
-SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
+# Calls over the private network, in plain HTTP: the orchestrator's probes,
+# the scraper, and MLflow's webhook deliveries (HMAC-signed and time-stamped;
+# redirected, they would never arrive).
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$", r"^api/governance/webhooks/"]
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True
