@@ -147,8 +147,12 @@ class Engine:
                     "PIP_CERT=/etc/ssl/certs/host-ca.crt",
                 ]
         out = run([*args, str(context)], timeout=timeout, both=True)
-        steps = len(re.findall(r"^(?:\[\d/]+\] )?STEP \d+/\d+", out, re.M))
+        steps = len(re.findall(r"^(?:\[[\d/]+\] )?STEP \d+/\d+", out, re.M))
         cached = len(re.findall(r"Using cache", out))
+        if not steps:
+            # BuildKit's plain progress: "#7 [build 4/6] RUN ...", "#7 CACHED"
+            steps = len(set(re.findall(r"^#(\d+) \[[^\]]*\d+/\d+\]", out, re.M)))
+            cached = len(re.findall(r"^#\d+ CACHED", out, re.M))
         return f"{cached} of {steps} steps from the layer cache" if steps else ""
 
 
