@@ -254,9 +254,16 @@ def train(ctx: Context) -> str:
     ctx.stack.manage(
         "seed_monitors", "--model", MODEL, "--recipients", "ops@example.com"
     )
+    deliveries = wait_for(
+        "MLflow's webhook deliveries to web",
+        lambda: int(ctx.stack.psql("SELECT count(*) FROM governance_webhookdelivery")),
+        timeout=60,
+        interval=2,
+    )
     return (
         f"MLflow refuses anonymous reads (401); trained and registered {MODEL} v1 in "
-        f"{seconds:.0f} s through basic-auth; monitor created"
+        f"{seconds:.0f} s through basic-auth; {deliveries} MLflow webhook "
+        "deliveries accepted by web; monitor created"
     )
 
 
