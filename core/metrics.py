@@ -2,9 +2,10 @@
 
 gunicorn runs several worker processes and Celery forks its own, so the
 metrics use prometheus_client's multiprocess mode when
-``PROMETHEUS_MULTIPROC_DIR`` is set (``make run`` and the image set it);
-values from every process that writes to that folder are merged at scrape
-time. Without it (tests, a single process) the default registry is used.
+``PROMETHEUS_MULTIPROC_DIR`` is set (``make run``, docker-compose.yml and the
+Kubernetes ConfigMap set it); values from every process that writes to that
+folder are merged at scrape time. Without it (tests, a single process) the
+default registry is used.
 
 A folder is shared only by the processes of one machine or container (process
 ids identify the files). Where the Celery worker or the stream consumer runs
