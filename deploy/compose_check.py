@@ -94,6 +94,16 @@ def _upgrade_context(marker: str) -> Path:
     return target
 
 
+def _write_env(stack: Stack) -> str:
+    """Save a kept stack's settings (its random secrets) for later compose calls."""
+    folder = Path(tempfile.mkdtemp(prefix="modelgate-check-"))
+    path = folder / "compose.env"
+    path.write_text("".join(f"{k}={v}\n" for k, v in sorted(stack.env.items())))
+    path.chmod(0o600)
+    front = " ".join(stack.engine.compose)
+    return f"its settings: {path} ({front} -p {stack.project} --env-file {path} ...)"
+
+
 def _ports_free(ports: list[int]) -> None:
     import socket
 
@@ -258,7 +268,7 @@ def main(argv=None) -> int:
             return "no container, no volume left"
 
         if args.keep:
-            print("     --keep: stack left running")
+            print(f"     --keep: stack left running; {_write_env(stack)}")
         else:
             report.step("down -v", teardown)
         total = time.monotonic() - report.started
