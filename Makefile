@@ -117,6 +117,10 @@ bench-drift: $(VENV)/.dev ## benchmark: Evidently DataDriftPreset vs Modelgate d
 bench-dashboard: $(VENV)/.dev ## benchmark: dashboard server time with 1M logged predictions (PostgreSQL)
 	$(PY) bench/dashboard.py
 
+.PHONY: compose-check
+compose-check: $(VENV)/.dev ## pre-release check: build the image, run docker-compose.yml for real (docker or podman), smoke-test, restart, upgrade, tear down
+	timeout --kill-after=60 3000 $(PY) deploy/compose_check.py $(COMPOSE_CHECK_ARGS)
+
 .PHONY: lock
 lock: $(BIN)/python ## refresh requirements.lock from a fresh resolve of pyproject.toml
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

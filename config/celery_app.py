@@ -43,3 +43,16 @@ def _prepare_worker_process(**_kwargs) -> None:
     from core.broker import ensure_broker_dirs
 
     ensure_broker_dirs()
+
+
+@signals.worker_ready.connect
+def _serve_metrics(**_kwargs) -> None:
+    """A worker in a container of its own serves its job metrics itself: the
+    web's /metrics cannot read another container's multiprocess folder."""
+    from django.conf import settings
+
+    port = settings.MONITORING.get("METRICS_PORT") or 0
+    if port:
+        from core.metrics import serve_metrics
+
+        serve_metrics(port)

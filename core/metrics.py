@@ -2,18 +2,29 @@
 
 gunicorn runs several worker processes and Celery forks its own, so the
 metrics use prometheus_client's multiprocess mode when
-``PROMETHEUS_MULTIPROC_DIR`` is set (``make run``, docker-compose and the
-gunicorn config set it); values from every process are merged at scrape time.
-Without it (tests, a single process) the default registry is used.
+``PROMETHEUS_MULTIPROC_DIR`` is set (``make run``, docker-compose.yml and the
+Kubernetes ConfigMap set it); values from every process that writes to that
+folder are merged at scrape time. Without it (tests, a single process) the
+default registry is used.
+
+A folder is shared only by the processes of one machine or container (process
+ids identify the files). Where the Celery worker or the stream consumer runs
+in a container of its own, it serves its metrics itself (``serve_metrics``,
+``MONITORING_METRICS_PORT``) with the same access rule as the web's /metrics.
 """
 
 from __future__ import annotations
 
+import hmac
+import logging
 import os
 import shutil
+import threading
 from pathlib import Path
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import (
+    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -21,6 +32,8 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as _multiprocess
+
+logger = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.075,
@@ -105,3 +118,61 @@ def render_latest(extra: CollectorRegistry | None = None) -> bytes:
     if extra is not None:
         text += generate_latest(extra)
     return text
+
+
+def scraper_access(*, authorization: str, client_ip: str) -> bool | None:
+    """Whether a scraper may read metrics: True for the bearer token of
+    ``MONITORING_METRICS_TOKEN`` or an address of ``MONITORING_METRICS_ALLOWED_IPS``,
+    False for a wrong token, None when neither decides (no token sent, address
+    not listed)."""
+    from django.conf import settings
+
+    conf = settings.MONITORING
+    token = conf.get("METRICS_TOKEN") or ""
+    if authorization.startswith("Bearer "):
+        return bool(token) and hmac.compare_digest(authorization[7:].strip(), token)
+    if client_ip and client_ip in (conf.get("METRICS_ALLOWED_IPS") or []):
+        return True
+    return None
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, *args) -> None:  # scrapes every few seconds: no access log
+        pass
+
+
+def _metrics_app(environ, start_response):
+    if environ.get("PATH_INFO") != "/metrics":
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"only /metrics here\n"]
+    allowed = scraper_access(
+        authorization=environ.get("HTTP_AUTHORIZATION", ""),
+        client_ip=environ.get("REMOTE_ADDR", ""),
+    )
+    if allowed is not True:
+        headers = [
+            ("Content-Type", "text/plain"),
+            ("WWW-Authenticate", 'Bearer realm="metrics"'),
+        ]
+        start_response("401 Unauthorized", headers)
+        return [b"metrics need a bearer token\n"]
+    body = render_latest()
+    start_response(
+        "200 OK",
+        [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+def serve_metrics(port: int, host: str = "0.0.0.0") -> WSGIServer:  # noqa: S104
+    """Serve this process group's metrics on ``http://host:port/metrics`` from a
+    daemon thread: the Celery worker's main process (its pool processes write
+    to the same multiprocess folder) or the stream consumer, where no web
+    server runs. Same access rule as /metrics for scrapers: the bearer token
+    or a listed address (no sessions here). Returns the running server."""
+    server = make_server(host, port, _metrics_app, handler_class=_QuietHandler)
+    threading.Thread(
+        target=server.serve_forever, name="metrics-exporter", daemon=True
+    ).start()
+    logger.info("metrics on http://%s:%s/metrics", host, server.server_port)
+    return server

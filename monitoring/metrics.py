@@ -8,9 +8,6 @@ or staff user. Anything else gets 401/403.
 
 from __future__ import annotations
 
-import hmac
-
-from django.conf import settings
 from django.db.models import Count
 from django.http import HttpResponse
 from django.views import View
@@ -109,21 +106,16 @@ class MonitoringCollector:
         yield watermark
 
 
-def _client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
-
-
 def metrics_access(request) -> int | None:
     """None when the request may read /metrics, else the HTTP status to answer."""
-    conf = settings.MONITORING
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    token = conf.get("METRICS_TOKEN") or ""
-    if header.startswith("Bearer "):
-        if token and hmac.compare_digest(header[7:].strip(), token):
-            return None
-        return 401
-    if _client_ip(request) in (conf.get("METRICS_ALLOWED_IPS") or []):
-        return None
+    from core.metrics import scraper_access
+
+    scraper = scraper_access(
+        authorization=request.META.get("HTTP_AUTHORIZATION", ""),
+        client_ip=request.META.get("REMOTE_ADDR", ""),
+    )
+    if scraper is not None:
+        return None if scraper else 401
     user = request.user
     if not user.is_authenticated:
         return 401

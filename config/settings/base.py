@@ -427,6 +427,9 @@ MONITORING = {
     # users may read it in a browser session; addresses listed here need neither.
     "METRICS_TOKEN": env.str("MONITORING_METRICS_TOKEN", default=""),
     "METRICS_ALLOWED_IPS": env.list("MONITORING_METRICS_ALLOWED_IPS", default=[]),
+    # A Celery worker or stream consumer in a container of its own serves its
+    # process metrics on this port (same token rule); 0: off (core.metrics).
+    "METRICS_PORT": env.int("MONITORING_METRICS_PORT", default=0),
 }
 
 # ----------------------------------------------------------------- inference

@@ -47,6 +47,10 @@ class Command(BaseCommand):
         if not config.redis_url:
             raise CommandError("set REDIS_URL (or --redis-url) to consume a stream")
         warm_up()
+        if settings.MONITORING.get("METRICS_PORT"):
+            from core.metrics import serve_metrics
+
+            serve_metrics(settings.MONITORING["METRICS_PORT"])
         consumer = StreamConsumer(config)
         signal.signal(signal.SIGTERM, consumer.stop)
         signal.signal(signal.SIGINT, consumer.stop)
