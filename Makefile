@@ -40,6 +40,7 @@ setup: install ## migrate, seed demo users, train, register and promote the demo
 	$(PY) manage.py migrate --no-input -v 0
 	$(PY) manage.py collectstatic --no-input -v 0
 	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo_policy
 	$(PY) manage.py setup_periodic_tasks
 	$(PY) manage.py train --config params.yaml --if-absent
 	$(PY) manage.py seed_monitors --model sms-spam --model breast-cancer
@@ -57,7 +58,7 @@ test: $(VENV)/.dev ## set up and run the whole test suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: reliability
-reliability: $(VENV)/.dev ## all 16 RELIABILITY checks on a live production-like stack (PostgreSQL on 127.0.0.1:5432, redis-server); writes docs/reliability.md
+reliability: $(VENV)/.dev ## every RELIABILITY check on a live production-like stack (PostgreSQL on 127.0.0.1:5432, redis-server); writes docs/reliability.md
 	$(PY) -m tests.reliability.run --report docs/reliability.md $(RELIABILITY_ARGS)
 
 .PHONY: reliability-fast
@@ -105,9 +106,26 @@ simulate: setup ## write 24 h of demo predictions (last 6 h drifting) and their 
 	$(PY) manage.py simulate_traffic --model sms-spam --hours 24 --drift-hours 6
 	$(PY) manage.py simulate_traffic --model breast-cancer --hours 24 --drift-hours 6 --seed 1
 
+.PHONY: demo-retraining
+demo-retraining: setup ## continuous training on the SMS model: a new spam campaign in labelled traffic → drift alert → retraining → a staging request for the reviewers
+	$(PY) manage.py seed_retraining_policy --model sms-spam --production-days 1 --min-gap-minutes 0
+	@# the demo runs its jobs in this process, so it works with or without `make run`
+	CELERY_TASK_ALWAYS_EAGER=true $(PY) manage.py simulate_traffic --model sms-spam --hours 6 --drift-hours 3 --scenario new-spam --labels 0.6 --seed 7
+	$(PY) manage.py retraining_runs --model sms-spam
+
 .PHONY: screenshots
 screenshots: $(VENV)/.dev ## refresh the monitoring and governance screenshots in docs/img (browser tests)
-	MODELGATE_SCREENSHOTS=1 $(BIN)/pytest tests/monitoring/test_browser.py tests/governance/test_browser.py -q
+	MODELGATE_SCREENSHOTS=1 $(BIN)/pytest tests/monitoring/test_browser.py tests/governance/test_browser.py tests/governance/test_demo_retraining.py -q
+
+.PHONY: walkthrough
+walkthrough: $(VENV)/.dev ## every demo role's first hour in Chromium; screenshots to docs/img/walkthrough-*.png
+	MODELGATE_SCREENSHOTS=1 MODELGATE_REQUIRE_BROWSER=1 $(BIN)/pytest tests/governance/test_role_walkthrough.py -q
+	@# smaller files for the docs when pngquant is installed (Debian package pngquant)
+	@if command -v pngquant >/dev/null; then pngquant --force --ext .png --quality 70-90 --skip-if-larger docs/img/walkthrough-*.png || true; fi
+
+.PHONY: bench-edge
+bench-edge: $(VENV)/.dev ## benchmark: a prediction in the browser (onnxruntime-web) vs a round trip to the server (Chromium, PostgreSQL)
+	$(PY) bench/edge_latency.py $(BENCH_ARGS)
 
 .PHONY: bench-drift
 bench-drift: $(VENV)/.dev ## benchmark: Evidently DataDriftPreset vs Modelgate drift (10k-1M rows)
@@ -116,6 +134,10 @@ bench-drift: $(VENV)/.dev ## benchmark: Evidently DataDriftPreset vs Modelgate d
 .PHONY: bench-dashboard
 bench-dashboard: $(VENV)/.dev ## benchmark: dashboard server time with 1M logged predictions (PostgreSQL)
 	$(PY) bench/dashboard.py
+
+.PHONY: bench-scale
+bench-scale: $(VENV)/.dev ## benchmark: the partitioned prediction log against one plain table at 20M rows (PostgreSQL; BENCH_ARGS="--rows 1000000")
+	$(PY) bench/scale.py $(BENCH_ARGS)
 
 .PHONY: compose-check
 compose-check: $(VENV)/.dev ## pre-release check: build the image, run docker-compose.yml for real (docker or podman), smoke-test, restart, upgrade, tear down

@@ -306,8 +306,12 @@ def main() -> None:
             (
                 "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', "
                 "'config.settings.production'); django.setup(); "
-                "from core import registry; "
-                f"registry.alias_set({args.model!r}, 'production', {args.version})"
+                # the model cache serves the aliases governance confirmed:
+                # a recorded move, not a bare MLflow alias
+                "from governance.services.serving import alias_move_record; "
+                f"alias_move_record(name={args.model!r}, alias='production', "
+                f"version={args.version}, actor='bench', "
+                "reason='benchmark setup (bench/serve.py)')"
             ),
         ],
         mg_env,

@@ -37,12 +37,52 @@ SCHEDULES: list[Schedule] = [
             "and reports emergency rollbacks whose confirmation is overdue."
         ),
     ),
+    Schedule(
+        name="governance: anchor the audit chain head outside the database",
+        task="governance.tasks.audit_anchor",
+        every_seconds=900,
+        description=(
+            "Appends the chain head (sequence, hash, time) to "
+            "MODELGATE_AUDIT_ANCHOR_PATH; audit_verify --anchor checks against it."
+        ),
+    ),
     # inference
     Schedule(
         name="inference: prune the prediction log (retention)",
         task="inference.tasks.prediction_log_prune",
         crontab="17 3 * * *",
         description="Deletes predictions older than INFERENCE_RETENTION_DAYS.",
+    ),
+    Schedule(
+        name="inference: create the prediction log's partitions ahead",
+        task="inference.tasks.prediction_log_partitions",
+        crontab="7 * * * *",
+        description=(
+            "PostgreSQL: creates the day partitions of the next "
+            "INFERENCE_LOG_PARTITION_DAYS_AHEAD days (no-op on SQLite)."
+        ),
+    ),
+    Schedule(
+        name="inference: delete expired precomputed predictions",
+        task="inference.tasks.precomputed_prune",
+        crontab="37 3 * * *",
+        description=(
+            "Deletes hybrid-serving entries expired more than a week ago "
+            "(until then a keyed request is told the entry expired)."
+        ),
+    ),
+]
+
+# --------------------------------------------------------------------- trainer
+SCHEDULES += [
+    Schedule(
+        name="trainer: start the retraining runs schedules and new labels call for",
+        task="trainer.tasks.retraining_tick",
+        every_seconds=300,
+        description=(
+            "Per retraining policy: a run per schedule slot, or once enough "
+            "labels arrived since the last run (never within the minimum gap)."
+        ),
     ),
 ]
 

@@ -24,6 +24,7 @@ urlpatterns = [
     path("", include("governance.urls")),
     path("", include("inference.urls")),
     path("", include("monitoring.urls")),
+    path("", include("trainer.urls")),
 ]
 
 handler404 = core_views.not_found

@@ -15,11 +15,10 @@ from core.wsgi_limits import body_limit
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 application = get_wsgi_application()
+
+from inference.services.batch import upload_body_cap  # noqa: E402 (needs apps)
+
 application = body_limit(
     application,
-    max(
-        settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
-        settings.INFERENCE["BATCH_MAX_UPLOAD_BYTES"],
-    )
-    + 64 * 1024,
+    max(settings.DATA_UPLOAD_MAX_MEMORY_SIZE, upload_body_cap()),
 )

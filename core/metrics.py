@@ -20,6 +20,9 @@ import logging
 import os
 import shutil
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -76,6 +79,47 @@ JOB_FAILURES = Counter(
     "modelgate_job_failures_total",
     "Celery jobs that raised, by task name.",
     ["task"],
+)
+# The outcome label of JOB_DURATION: one vocabulary for every app's jobs.
+JOB_OK = "ok"
+JOB_ERROR = "error"
+JOB_OUTCOMES = (JOB_OK, JOB_ERROR)
+
+
+class JobTimer:
+    """What ``job_timed`` yields: a job that ended badly without raising (a
+    batch job or a report that ended ``failed``) calls ``failed()``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.outcome = JOB_OK
+
+    def failed(self) -> None:
+        self.outcome = JOB_ERROR
+
+
+@contextmanager
+def job_timed(name: str) -> Iterator[JobTimer]:
+    """Record one run of the job ``name`` in JOB_DURATION (outcome ``ok`` or
+    ``error``) and count it in JOB_FAILURES when it raised or was marked
+    failed. The one timer of every Celery job."""
+    timer = JobTimer(name)
+    started = time.perf_counter()
+    try:
+        yield timer
+    except BaseException:
+        timer.failed()
+        raise
+    finally:
+        JOB_DURATION.labels(name, timer.outcome).observe(time.perf_counter() - started)
+        if timer.outcome == JOB_ERROR:
+            JOB_FAILURES.labels(name).inc()
+
+
+MODEL_EVICTIONS = Counter(
+    "modelgate_model_evictions_total",
+    "Loaded versions dropped from a process's model cache.",
+    ["model", "reason"],
 )
 MODEL_LOADED = Gauge(
     "modelgate_model_loaded_version",

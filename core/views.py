@@ -4,7 +4,7 @@ from django.views import View, defaults
 
 from core.exceptions import error_body
 from core.health import readiness
-from core.throttling import LoginThrottle
+from core.throttling import throttled_login, too_many_text
 
 
 class LiveView(View):
@@ -33,34 +33,27 @@ class ReadyView(View):
 
 
 class ThrottledLoginView(auth_views.LoginView):
-    """Django's login view with failed attempts limited per address and username
-    (setting LOGIN_THROTTLE); a blocked attempt gets 429 without checking the
+    """Django's login view behind the one login throttle (core.throttling,
+    setting LOGIN_THROTTLE); a refused attempt gets 429 without checking the
     password."""
 
     template_name = "core/login.html"
     redirect_authenticated_user = True
 
     def post(self, request, *args, **kwargs):
-        throttle = LoginThrottle()
-        address = request.META.get("REMOTE_ADDR", "")
-        username = request.POST.get("username", "")
-        wait = throttle.blocked_for(address, username)
-        if wait:
-            form = self.get_form()
-            form.errors.clear()
-            form.add_error(
-                None, f"Too many failed logins. Try again in {wait} seconds."
+        def refuse(wait: int):
+            # an unbound form: a bound one would check the password to show
+            # its own errors
+            form = self.get_form_class()(
+                request, initial={"username": request.POST.get("username", "")}
             )
-            response = self.render_to_response(self.get_context_data(form=form))
-            response.status_code = 429
-            response["Retry-After"] = str(wait)
-            return response
-        response = super().post(request, *args, **kwargs)
-        if response.status_code == 302:
-            throttle.reset(address, username)
-        else:
-            throttle.record_failure(address, username)
-        return response
+            form.cleaned_data = {}  # add_error needs it; nothing was cleaned
+            form.add_error(None, too_many_text(wait))
+            return self.render_to_response(self.get_context_data(form=form))
+
+        return throttled_login(
+            request, lambda: super(ThrottledLoginView, self).post(request), refuse
+        )
 
 
 def not_found(request, exception):

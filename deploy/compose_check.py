@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from smoke import SMOKE_STEPS, Context  # noqa: E402
-from stack import ROOT, CheckFailed, Engine, Stack, run  # noqa: E402
+from stack import APP_PROCESSES, ROOT, CheckFailed, Engine, Stack, run  # noqa: E402
 
 OFFICIAL = {
     "BASE_IMAGE": "python:3.11-slim-bookworm",
@@ -242,7 +242,7 @@ def main(argv=None) -> int:
         report.step("rebuild with a changed static file (code-only change)", rebuild)
 
         def upgrade() -> str:
-            stack.remove(["web", "worker", "stream", "beat", "migrate"])
+            stack.remove([*APP_PROCESSES, "beat", "migrate"])
             phases = stack.up(timeout=600)
             return "\n".join(phases + [ctx.static_served(marker)])
 

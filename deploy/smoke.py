@@ -381,7 +381,8 @@ def drift_report(ctx: Context) -> str:
     messages = wait_for(
         "the report e-mail in the SMTP sink", mail, timeout=120, interval=2
     )
-    worker = ctx.stack.exec("worker", "python", "-c", WORKER_METRICS)
+    # report jobs run on the monitoring queue's pool
+    worker = ctx.stack.exec("worker-monitoring", "python", "-c", WORKER_METRICS)
     jobs = metric_sum(
         worker,
         "modelgate_job_duration_seconds_count",

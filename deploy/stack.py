@@ -28,14 +28,24 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 
+# The long-running services with a healthcheck: web, a Celery pool per queue
+# (core.queues), the stream consumer.
+APP_PROCESSES = [
+    "web",
+    "worker",
+    "worker-monitoring",
+    "worker-serving",
+    "worker-training",
+    "stream",
+]
 # Start order: each phase waits for the health (or exit) of the one before.
 PHASES = (
     ("data services", ["postgres", "redis", "mail"], ["postgres", "redis"]),
     ("MLflow server", ["mlflow"], ["mlflow"]),
     ("migrations", ["migrate"], []),
-    ("application", ["web", "worker", "stream", "beat"], ["web", "worker", "stream"]),
+    ("application", [*APP_PROCESSES, "beat"], APP_PROCESSES),
 )
-APP_SERVICES = ["migrate", "web", "worker", "stream", "beat"]
+APP_SERVICES = ["migrate", *APP_PROCESSES, "beat"]
 
 
 class CheckFailed(Exception):

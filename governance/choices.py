@@ -112,3 +112,9 @@ class AuditKind(models.TextChoices):
     EMERGENCY_OVERDUE = "emergency_overdue", "Emergency rollback confirmation overdue"
     POLICY_CHANGED = "policy_changed", "Policy changed"
     RECONCILED = "reconciled", "Registry reconciled"
+    RETRAINING_POLICY_CHANGED = (
+        "retraining_policy_changed",
+        "Retraining policy changed",
+    )
+    RETRAINING_FINISHED = "retraining_finished", "Retraining run finished"
+    SERVING_OVERRIDE = "serving_override", "Serving override granted or revoked"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -80,9 +81,32 @@ def event_body(
 
 
 def event_hash(prev_hash: str, body: dict) -> str:
-    """SHA-256 of the previous hash and the event's canonical JSON."""
+    """SHA-256 of the previous hash and the event's canonical JSON (the unkeyed
+    chain of events written before the chain was keyed)."""
     text = prev_hash + "\n" + canonical_json(body)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def event_mac(key: bytes, key_id: str, prev_hash: str, body: dict) -> str:
+    """HMAC-SHA256, under ``key``, of the key id, the previous hash and the
+    event's canonical JSON. Without the key nobody can write a link that
+    verifies, so recomputing the chain after a rewrite needs the key, which is
+    held outside the database."""
+    text = key_id + "\n" + prev_hash + "\n" + canonical_json(body)
+    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def link_hash(
+    *, keys: dict[str, bytes], key_id: str, prev_hash: str, body: dict
+) -> str | None:
+    """The hash an event's link must have: keyed when ``key_id`` is set, plain
+    SHA-256 for an unkeyed event; None when the key id is not in ``keys``."""
+    if not key_id:
+        return event_hash(prev_hash, body)
+    key = keys.get(key_id)
+    if key is None:
+        return None
+    return event_mac(key, key_id, prev_hash, body)
 
 
 def _strip_volatile(value: Any) -> Any:

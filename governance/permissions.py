@@ -78,10 +78,11 @@ def can_cancel(user: Any, request: PromotionRequest) -> bool:
 
 
 def can_review(user: Any, policy: PromotionPolicy) -> bool:
-    """Approve or reject under ``policy``: its approver group, or an admin."""
-    return is_admin(user) or (
-        _active(user) and policy.approver_group.name in roles_of(user)
-    )
+    """Approve or reject under ``policy``: members of its approver group; a
+    superuser outside the group only when the policy says so."""
+    if is_admin(user) and policy.superuser_may_approve:
+        return True
+    return _active(user) and policy.approver_group.name in roles_of(user)
 
 
 def can_rollback(user: Any) -> bool:
@@ -101,10 +102,12 @@ def can_manage_policies(user: Any) -> bool:
 
 
 def review_groups(user: Any) -> set[str]:
-    """Approver groups whose requests ``user`` reviews (every group for admins)."""
+    """Approver groups whose requests ``user`` reviews; for a superuser also
+    "*": the requests of policies that let superusers approve."""
+    groups = set(roles_of(user) & {Role.STAGING_APPROVER, Role.PRODUCTION_APPROVER})
     if is_admin(user):
-        return {"*"}
-    return set(roles_of(user) & {Role.STAGING_APPROVER, Role.PRODUCTION_APPROVER})
+        groups.add("*")
+    return groups
 
 
 def deny(

@@ -5,11 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import Prefetch, Q, QuerySet
 
-from governance.choices import AuditKind, Decision, RequestKind, RequestStatus
+from governance.choices import (
+    AuditKind,
+    ChecksStatus,
+    Decision,
+    RequestKind,
+    RequestStatus,
+)
 from governance.models import (
     Approval,
+    AuditChainHead,
     AuditEvent,
     ModelAlias,
     ModelVersion,
@@ -98,18 +106,35 @@ def review_queue(*, user) -> QuerySet[PromotionRequest]:
     from governance.permissions import review_groups
 
     groups = review_groups(user)
-    qs = promotion_request_list().filter(status=RequestStatus.PENDING)
-    if "*" not in groups:
-        qs = qs.filter(policy__approver_group__name__in=groups)
+    # only what can be approved now: requests whose checks failed (or still
+    # run) wait for the requester or the checks, not for the reviewer
+    qs = promotion_request_list().filter(
+        status=RequestStatus.PENDING, checks_status=ChecksStatus.PASSED
+    )
+    mine = Q(policy__approver_group__name__in=groups - {"*"})
+    if "*" in groups:  # a superuser: also where the policy lets them approve
+        mine |= Q(policy__superuser_may_approve=True)
+    qs = qs.filter(mine)
     return qs.exclude(
         Q(requester_id=user.pk) & Q(policy__requester_may_approve=False)
     ).order_by("created_at")
 
 
 def fresh_approvers(*, request: PromotionRequest) -> list[str]:
-    """Usernames whose approval of ``request`` currently counts."""
+    """Usernames whose approval of ``request`` currently counts: not stale,
+    and given by someone who may still approve under its policy (active, in
+    the approver group, or a superuser where the policy lets them)."""
+    policy = request.policy
+    eligible = Q(groups=policy.approver_group_id)
+    if policy.superuser_may_approve:
+        eligible |= Q(is_superuser=True)
+    may_approve = get_user_model().objects.filter(eligible, is_active=True)
     return list(
-        request.approvals.filter(decision=Decision.APPROVE, is_stale=False)
+        request.approvals.filter(
+            decision=Decision.APPROVE,
+            is_stale=False,
+            approver__in=may_approve.values("pk"),
+        )
         .order_by("created_at")
         .values_list("approver__username", flat=True)
     )
@@ -203,19 +228,66 @@ def alias_desired(*, model_name: str, alias: str) -> tuple[bool, int | None]:
     return True, event.version
 
 
-def staging_minutes(
-    *, model_name: str, version: int, now: datetime
-) -> tuple[float, datetime | None]:
-    """Minutes ``version`` held the staging alias set by Modelgate (summed over
-    every period), and when the latest such period began."""
-    total, since = 0.0, None
-    for seg in alias_timeline(model_name=model_name, alias=stage_alias("staging")):
-        if seg["version"] != version or not seg["by_modelgate"]:
-            continue
-        end = seg["end"] or now
-        total += max((end - seg["start"]).total_seconds(), 0.0) / 60
-        since = seg["start"]
-    return total, since
+def alias_confirmed(*, model_name: str, alias: str) -> int | None:
+    """The version ``model_name@alias`` points to as Modelgate moved it (the
+    last ``alias_moved`` event of the ledger: an approved apply, a rollback, a
+    revert, a recorded setup move); None when Modelgate never set it or unset
+    it. What clients are served: a move made directly in MLflow is flagged by
+    the reconciler (``alias_out_of_band``) but never confirms a version."""
+    event = (
+        AuditEvent.objects.filter(
+            model_name=model_name, alias=alias, kind=AuditKind.ALIAS_MOVED
+        )
+        .order_by("-sequence")
+        .values_list("version", flat=True)
+        .first()
+    )
+    return event
+
+
+def serving_override_active(*, model_name: str, version: int) -> dict | None:
+    """The audited override that lets ``model_name`` v``version`` be served
+    although its model tests failed or never ran: ``{"sequence", "actor",
+    "reason", "at"}`` of the grant, or None (never granted, or revoked since)."""
+    event = (
+        AuditEvent.objects.filter(
+            model_name=model_name, version=version, kind=AuditKind.SERVING_OVERRIDE
+        )
+        .order_by("-sequence")
+        .first()
+    )
+    if event is None or event.payload.get("action") != "grant":
+        return None
+    return {
+        "sequence": event.sequence,
+        "actor": event.actor,
+        "reason": event.payload.get("reason", ""),
+        "at": event.created_at,
+    }
+
+
+def staging_segments(
+    *, model_name: str, version: int
+) -> list[tuple[datetime, datetime | None]]:
+    """The periods (start, end; None: still holding) ``version`` held the
+    staging alias as set by Modelgate, from the alias timeline of the ledger."""
+    return [
+        (seg["start"], seg["end"])
+        for seg in alias_timeline(model_name=model_name, alias=stage_alias("staging"))
+        if seg["version"] == version and seg["by_modelgate"]
+    ]
+
+
+def audit_chain_head() -> dict:
+    """The chain head as an anchor: sequence, hash and key id of the last event
+    (what is recorded outside the database to detect a rewrite)."""
+    head = AuditChainHead.objects.filter(pk=1).first()
+    last = AuditEvent.objects.order_by("-sequence").first()
+    return {
+        "sequence": head.last_sequence if head else 0,
+        "hash": head.last_hash if head else "0" * 64,
+        "key_id": last.key_id if last else "",
+    }
 
 
 def audit_event_list() -> QuerySet[AuditEvent]:

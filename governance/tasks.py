@@ -5,36 +5,15 @@ transitions, checks by the evidence digest, syncs by the mirror's contents.
 """
 
 import logging
-import time
 
 from celery import shared_task
 
 from core import registry
-from core.metrics import JOB_DURATION, JOB_FAILURES
+from core.metrics import job_timed
 
 logger = logging.getLogger(__name__)
 
 TASK_OPTIONS = {"acks_late": True, "ignore_result": True}
-
-
-class _timed:
-    """Record the job's duration and failures in the shared Prometheus metrics."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __enter__(self):
-        self.started = time.perf_counter()
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        outcome = "ok" if exc_type is None else "error"
-        JOB_DURATION.labels(self.name, outcome).observe(
-            time.perf_counter() - self.started
-        )
-        if exc_type is not None:
-            JOB_FAILURES.labels(self.name).inc()
-        return False
 
 
 @shared_task(
@@ -48,7 +27,7 @@ def registry_reconcile() -> int:
     lost applies. Returns the number of models reconciled."""
     from governance.services.reconcile import registry_reconcile_run
 
-    with _timed("registry_reconcile"):
+    with job_timed("governance.tasks.registry_reconcile"):
         try:
             report = registry_reconcile_run()
         except registry.RegistryError as exc:
@@ -79,7 +58,7 @@ def registry_model_sync(*, name: str) -> None:
     """Reconcile one model now (after an MLflow webhook)."""
     from governance.services.reconcile import registry_model_reconcile
 
-    with _timed("registry_model_sync"):
+    with job_timed("governance.tasks.registry_model_sync"):
         try:
             registry_model_reconcile(name=name)
         except registry.RegistryNotFound:
@@ -96,7 +75,7 @@ def promotion_checks_run(*, request_id: int) -> bool:
     """Run the automated checks of one request and store the evidence."""
     from governance.services.checks import promotion_checks_refresh
 
-    with _timed("promotion_checks_run"):
+    with job_timed("governance.tasks.promotion_checks_run"):
         return promotion_checks_refresh(request_id=request_id)
 
 
@@ -110,7 +89,7 @@ def promotion_apply_task(*, request_id: int) -> str:
     """Move the MLflow aliases of an approved request (safe to deliver twice)."""
     from governance.services.apply import promotion_apply
 
-    with _timed("promotion_apply"):
+    with job_timed("governance.tasks.promotion_apply"):
         result = promotion_apply(request_id=request_id)
     return result.status if result is not None else "noop"
 
@@ -128,7 +107,7 @@ def promotion_housekeeping() -> dict:
     from governance.services.requests import promotion_expire_due
     from governance.services.rollback import emergency_overdue_notify
 
-    with _timed("promotion_housekeeping"):
+    with job_timed("governance.tasks.promotion_housekeeping"):
         result = {
             "expired": promotion_expire_due(),
             "evidence_changed": promotion_checks_refresh_open(),
@@ -136,3 +115,17 @@ def promotion_housekeeping() -> dict:
         }
     logger.info("promotion housekeeping: %s", result)
     return result
+
+
+@shared_task(
+    name="governance.tasks.audit_anchor",
+    time_limit=60,
+    soft_time_limit=50,
+    **TASK_OPTIONS,
+)
+def audit_anchor() -> int:
+    """Record the audit chain head outside the database (the anchor file)."""
+    from governance.services.audit import audit_anchor_write
+
+    with job_timed("governance.tasks.audit_anchor"):
+        return audit_anchor_write()["sequence"]

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404
+from django.urls import reverse
 from django.views.generic import TemplateView
 
+from core.metric_names import metric_keys
+from core.pages import model_sections
 from governance import permissions
 from governance.choices import OPEN_STATUSES
 from governance.selectors import (
@@ -15,6 +20,7 @@ from governance.selectors import (
     promotion_request_list,
     registered_model_get,
     registered_model_list,
+    review_queue,
 )
 
 
@@ -25,7 +31,11 @@ class HomeView(LoginRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["models"] = registered_model_list()
+        models = list(registered_model_list())
+        for model in models:
+            model.version_rows = list(model.versions.all())
+            model.metric_names = metric_keys(v.metrics for v in model.version_rows)
+        context["models"] = models
         return context
 
 
@@ -78,20 +88,43 @@ class ModelDetailView(LoginRequiredMixin, TemplateView):
             by_version.setdefault(link.version.version, []).append(link.alias)
         for version in versions:
             version.alias_names = sorted(by_version.get(version.version, []))
-        metric_names = sorted(
-            {
-                k
-                for v in versions
-                for k in v.metrics
-                if not k.startswith(("cm_", "rows_"))
-            }
-        )
+        metric_names = metric_keys(v.metrics for v in versions)
         context.update(
             model=model,
+            actions=self._actions(name),
             versions=versions,
             metric_names=metric_names,
             timelines=timelines,
             requests=list(promotion_request_list().filter(registered_model=model)[:50]),
             unconfirmed=list(emergency_rollbacks_unconfirmed(model_name=name)),
+            sections=model_sections(request=self.request, model_name=name),
         )
         return context
+
+    def _actions(self, name: str) -> list[dict]:
+        """Links to what the signed-in user's roles allow on this model."""
+        user = self.request.user
+        actions = []
+        if permissions.can_request(user):
+            actions.append(
+                {
+                    "key": "request",
+                    "title": "Request a promotion",
+                    "url": reverse("admin:governance_promotionrequest_add")
+                    + "?"
+                    + urlencode({"model": name}),
+                }
+            )
+        if permissions.review_groups(user):
+            waiting = review_queue(user=user).filter(registered_model__name=name)
+            count = waiting.count()
+            actions.append(
+                {
+                    "key": "review",
+                    "title": "Review its requests",
+                    "url": reverse("admin:governance_promotionrequest_changelist")
+                    + "?queue=mine",
+                    "note": f"{count} await{'s' if count == 1 else ''} your decision",
+                }
+            )
+        return actions

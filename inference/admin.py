@@ -3,17 +3,35 @@ look at; API tokens are managed by DRF's own Token admin."""
 
 from django.contrib import admin
 
+from core.roles import Role
 from inference.models import (
     BatchJob,
     Feedback,
     FeedbackHistory,
+    PrecomputedPrediction,
     PredictionLog,
     RequestError,
     StoredResponse,
 )
 
 
+def _is_ops(user) -> bool:
+    """On-call people read the log, feedback and errors while they
+    investigate an alert (docs/ops-monitoring.md)."""
+    return bool(
+        getattr(user, "is_active", False)
+        and getattr(user, "is_staff", False)
+        and user.groups.filter(name=Role.OPS).exists()
+    )
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_module_permission(self, request):
+        return super().has_module_permission(request) or _is_ops(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) or _is_ops(request.user)
+
     def has_add_permission(self, request):
         return False
 
@@ -91,5 +109,22 @@ class BatchJobAdmin(ReadOnlyAdmin):
         "rows_failed",
         "client",
         "schedule_name",
+        "key_column",
     ]
     list_filter = ["status", "model_name"]
+
+
+@admin.register(PrecomputedPrediction)
+class PrecomputedPredictionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "model_name",
+        "model_version",
+        "key",
+        "prediction",
+        "is_outlier",
+        "computed_at",
+        "expires_at",
+    ]
+    list_filter = ["model_name", "model_version"]
+    search_fields = ["key"]
+    show_full_result_count = False

@@ -20,13 +20,18 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.exceptions import ApplicationError, NotFoundError, error_body
+from core.exceptions import (
+    ApplicationError,
+    NotFoundError,
+    PermissionDeniedError,
+    error_body,
+)
 from core.pagination import CappedPageNumberPagination
+from core.parsers import CappedJSONParser
 from core.renderers import FastJSONRenderer
 from inference import selectors
 from inference.choices import BatchStatus, PredictionSource
-from inference.parsers import CappedJSONParser
-from inference.permissions import CanPredict
+from inference.permissions import CanPredict, CanSendFeedback, can_precompute
 from inference.serializers import (
     BatchJobCreateSerializer,
     BatchJobPageSerializer,
@@ -42,7 +47,8 @@ from inference.serializers import (
     PredictRequestSerializer,
     PredictResponseSerializer,
 )
-from inference.services.batch import batch_job_create
+from inference.services.batch import batch_job_create, upload_body_cap
+from inference.services.batch_files import results_open
 from inference.services.feedback import feedback_bulk_record, feedback_record
 from inference.services.idempotency import request_id_check
 from inference.services.predict import (
@@ -146,10 +152,13 @@ class _PredictBase(APIView):
         # the body and the request id are checked before the model is looked up
         payload = request.data
         request_id = request_id_check(request.headers.get("X-Request-ID"))
-        served = served_model_get(name=name, alias=alias, version=version)
+        served, served_as = served_model_get(
+            name=name, user=request.user, alias=alias, version=version
+        )
         self._served_version = served.version  # for a refusal after this point
         return prediction_serve(
             served=served,
+            served_as=served_as,
             payload=payload,
             client=request.user,
             alias=alias,
@@ -167,7 +176,12 @@ class PredictApi(_PredictBase):
         description=(
             'Body: `{"inputs": [{...}, ...]}` or any of MLflow\'s scoring formats '
             "(`dataframe_split`, `dataframe_records`, `instances`). Every row is "
-            "validated against the model's signature and logged."
+            "validated against the model's signature and logged. Hybrid serving: "
+            '`{"keyed": [{"key": "c42"}, {"key": "c7", "inputs": {...}}]}` answers '
+            "each key from the precomputed store (a fresh entry of the served "
+            'version, for the same inputs when sent: `source: "precomputed"`) '
+            'or online (`source: "online"`, which needs the inputs); a key with '
+            "neither gets 404 `precomputed_not_found` or 410 `precomputed_expired`."
         ),
         parameters=[*SELECTOR_PARAMS, REQUEST_ID_PARAM],
         request=PredictRequestSerializer,
@@ -251,13 +265,18 @@ class PredictionDetailApi(APIView):
 class FeedbackApi(APIView):
     parser_classes = [CappedJSONParser]
     renderer_classes = [FastJSONRenderer]
-    permission_classes = [IsAuthenticated, CanPredict]
+    permission_classes = [IsAuthenticated, CanSendFeedback]
     throttle_classes = [FeedbackThrottle]
 
     @extend_schema(
         operation_id="feedback_create",
         summary="Send the true label of one of your predictions",
-        description="A second label replaces the first; the change is kept.",
+        description=(
+            "A second label replaces the first; the change is kept. Predictions "
+            "of the stream consumer and of scheduled batch jobs are labelled by "
+            "their owning account (INFERENCE_STREAM_CLIENT, "
+            "INFERENCE_SCHEDULED_BATCH_CLIENT) or by the label roles."
+        ),
         request=FeedbackRequestSerializer,
         responses={200: FeedbackResponseSerializer, **COMMON_ERRORS, **BODY_ERRORS},
     )
@@ -287,7 +306,7 @@ class FeedbackApi(APIView):
 class BulkFeedbackApi(APIView):
     parser_classes = [CappedJSONParser]
     renderer_classes = [FastJSONRenderer]
-    permission_classes = [IsAuthenticated, CanPredict]
+    permission_classes = [IsAuthenticated, CanSendFeedback]
     throttle_classes = [FeedbackThrottle]
 
     @extend_schema(
@@ -314,6 +333,7 @@ class BulkFeedbackApi(APIView):
 class BatchJobListApi(APIView):
     parser_classes = [MultiPartParser, CappedJSONParser]
     permission_classes = [IsAuthenticated, CanPredict]
+    max_body_bytes = staticmethod(upload_body_cap)  # core.limits
 
     def get_throttles(self):
         if self.request.method == "POST":
@@ -348,6 +368,12 @@ class BatchJobListApi(APIView):
         serializer = BatchJobCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        if data.get("key_column") and not can_precompute(request.user):
+            raise PermissionDeniedError(
+                "filling the precomputed store needs one of the roles "
+                + ", ".join(settings.INFERENCE["PRECOMPUTE_ROLES"]),
+                code="precompute_not_permitted",
+            )
         job = batch_job_create(
             model_name=data["model"],
             client=request.user,
@@ -355,6 +381,8 @@ class BatchJobListApi(APIView):
             version=data.get("version"),
             upload=data.get("file"),
             server_path=data.get("path"),
+            key_column=data.get("key_column", ""),
+            ttl_seconds=data.get("ttl_seconds"),
         )
         return Response(BatchJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
@@ -392,8 +420,13 @@ class BatchJobResultsApi(APIView):
                 code="not_ready",
                 status_code=409,
             )
+        try:
+            handle = results_open(job.output_path)
+        except FileNotFoundError as exc:
+            raise NotFoundError("the results file of this job is missing") from exc
+        # streamed in chunks; FileResponse closes the file
         return FileResponse(
-            open(job.output_path, "rb"),  # noqa: SIM115 - FileResponse closes it
+            handle,
             as_attachment=True,
             filename=f"batch-{job.pk}-results.csv",
             content_type="text/csv",

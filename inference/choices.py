@@ -9,6 +9,16 @@ class PredictionSource(models.TextChoices):
     WEB = "web", "Web form"
     BATCH = "batch", "Batch job"
     STREAM = "stream", "Redis stream"
+    EDGE = "edge", "Edge (in the browser)"
+    PRECOMPUTED = "precomputed", "Precomputed by key (hybrid)"
+
+
+class ServedAs(models.TextChoices):
+    """Under which serving rule a prediction was answered."""
+
+    PROMOTED = "promoted", "Production alias"
+    ELEVATED = "elevated", "Staging, previous or an explicit version (by role)"
+    OVERRIDE = "override", "A version whose tests failed or never ran (override)"
 
 
 class BatchStatus(models.TextChoices):

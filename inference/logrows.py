@@ -57,13 +57,17 @@ class LogContext:
     channel: str
     #: The alias the caller asked for; blank when it named a version.
     alias: str = ""
-    #: The authenticated client (or the owner of a batch job), if any.
+    #: The authenticated client, or the owner of a batch job or of the
+    #: stream consumer (``inference.services.owners``), if any.
     client_id: int | None = None
     #: The request id: the client's ``X-Request-ID``, a generated one, the
     #: stream entry id, or ``batch:<job id>``.
     request_id: str = ""
     #: The batch job that produced the rows, if any.
     batch_id: UUID | None = None
+    #: The serving rule that allowed the rows (``ServedAs``: promoted,
+    #: elevated, override), from ``inference.serving.policy``.
+    served_as: str = "promoted"
 
 
 def log_rows_build(
@@ -90,6 +94,7 @@ def log_rows_build(
     name, version = served.name, served.version
     alias, channel, client_id = context.alias, context.channel, context.client_id
     request_id, batch_id = context.request_id, context.batch_id
+    served_as = context.served_as
     return [
         LogRow(
             prediction_id=pid,
@@ -97,6 +102,7 @@ def log_rows_build(
             model_version=version,
             alias=alias,
             source=channel,
+            served_as=served_as,
             inputs=row,
             prediction=label,
             probabilities=probabilities,

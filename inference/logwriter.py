@@ -123,7 +123,7 @@ def prediction_logs_insert(logs: Sequence[PredictionLog | LogRow]) -> None:
         params = [value for row in chunk for value in row]
         statement = _statement(conn.vendor, len(chunk))
         if conn.vendor == "postgresql":
-            with _bound_cursor(conn) as raw:
+            with bound_cursor(conn) as raw:
                 raw.execute(statement, params, prepare=False)
         else:
             with conn.cursor() as cursor:
@@ -131,7 +131,7 @@ def prediction_logs_insert(logs: Sequence[PredictionLog | LogRow]) -> None:
 
 
 @contextmanager
-def _bound_cursor(conn) -> Iterator[psycopg.Cursor]:
+def bound_cursor(conn) -> Iterator[psycopg.Cursor]:
     """A server-side binding psycopg cursor on the thread's connection, with
     the steps of Django's ``cursor()`` (health check, connection, thread
     check) but not its client-side cursor and wrapper, which this write never
@@ -163,7 +163,7 @@ def _copy_statement() -> tuple[str, tuple[str, ...]]:
 
 def _copy(conn, rows: list[LogRow]) -> None:
     statement, types = _copy_statement()
-    with _bound_cursor(conn) as raw:
+    with bound_cursor(conn) as raw:
         set_json_dumps(json_bytes, context=raw)  # this cursor's jsonb dumper
         with raw.copy(statement) as copy:
             copy.set_types(types)

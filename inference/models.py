@@ -8,7 +8,12 @@ from django.utils import timezone
 
 from core.ids import uuid7
 from core.models import BaseModel
-from inference.choices import BatchInputKind, BatchStatus, PredictionSource
+from inference.choices import (
+    BatchInputKind,
+    BatchStatus,
+    PredictionSource,
+    ServedAs,
+)
 
 
 class PredictionLog(models.Model):
@@ -21,7 +26,6 @@ class PredictionLog(models.Model):
 
     prediction_id = models.UUIDField(
         default=uuid7,
-        unique=True,
         editable=False,
         help_text="Public id of the prediction, returned to the client.",
     )
@@ -43,6 +47,15 @@ class PredictionLog(models.Model):
         choices=PredictionSource.choices,
         default=PredictionSource.API,
         help_text="Interface that served the prediction.",
+    )
+    served_as = models.CharField(
+        max_length=16,
+        choices=ServedAs.choices,
+        default=ServedAs.PROMOTED,
+        help_text=(
+            "Serving rule that allowed it: the production alias, a role's "
+            "elevated access (staging, previous, a version), or an override."
+        ),
     )
     inputs = models.JSONField(
         help_text="The input row as validated against the signature.",
@@ -118,6 +131,17 @@ class PredictionLog(models.Model):
                 condition=models.Q(batch_id__isnull=False),
             ),
         ]
+        # On PostgreSQL the table is partitioned by day of ``created_at``
+        # (migration 0005, ``inference.services.partitions``) and a unique
+        # constraint must hold the partition key. Prediction ids are v7 UUIDs
+        # made by the server (74 random bits), so they do not repeat; their
+        # time finds the partition of a lookup by id (``log_time_bounds``).
+        constraints = [
+            models.UniqueConstraint(
+                fields=["prediction_id", "created_at"],
+                name="predlog_prediction_id_time",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.model_name} v{self.model_version} {self.prediction_id}"
@@ -129,6 +153,10 @@ class Feedback(BaseModel):
     prediction = models.OneToOneField(
         PredictionLog,
         on_delete=models.CASCADE,
+        # No database foreign key: the partitioned log's key is (id,
+        # created_at). Django applies the CASCADE; retention deletes the
+        # feedback of a partition before dropping it.
+        db_constraint=False,
         related_name="feedback",
         help_text="The prediction the label belongs to.",
     )
@@ -346,7 +374,8 @@ class BatchJob(BaseModel):
     )
     input_path = models.CharField(
         max_length=1024,
-        help_text="Absolute path of the input CSV on the server.",
+        help_text="The input CSV: an upload's name in the shared storage, or "
+        "the path of a server-side file on the hosts that run batch jobs.",
     )
     original_filename = models.CharField(
         max_length=255,
@@ -358,7 +387,7 @@ class BatchJob(BaseModel):
         max_length=1024,
         blank=True,
         default="",
-        help_text="Absolute path of the results CSV once written.",
+        help_text="Name of the results CSV in the shared storage, once written.",
     )
     status = models.CharField(
         max_length=16,
@@ -390,6 +419,23 @@ class BatchJob(BaseModel):
         blank=True,
         default="",
         help_text="Why the job failed, if it did.",
+    )
+    key_column = models.CharField(
+        max_length=256,
+        blank=True,
+        default="",
+        help_text=(
+            "Column of the input holding each row's entity key: when set, the "
+            "job fills the precomputed store instead of logging predictions."
+        ),
+    )
+    ttl_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text=(
+            "How long the entries a filling job writes stay fresh (blank: "
+            "INFERENCE_PRECOMPUTED_TTL_SECONDS)."
+        ),
     )
     schedule_name = models.CharField(
         max_length=200,
@@ -432,3 +478,81 @@ class BatchJob(BaseModel):
     def progress(self) -> float:
         """Share of rows processed, 0..1."""
         return (self.rows_done / self.rows_total) if self.rows_total else 0.0
+
+
+class PrecomputedPrediction(models.Model):
+    """A prediction computed ahead by a batch job and served by entity key.
+
+    One entry per (model, version, key): a lookup asks for the version the
+    caller is served now, so entries of a version the alias has left simply
+    miss. ``inputs_hash`` lets a lookup that also sends inputs check that
+    the entry was computed for the same inputs.
+    """
+
+    model_name = models.CharField(
+        max_length=256,
+        help_text="Registered model that computed the entry.",
+    )
+    model_version = models.PositiveIntegerField(
+        help_text="Version that computed the entry.",
+    )
+    key = models.CharField(
+        max_length=256,
+        help_text="The entity key the entry is looked up by (customer id, ...).",
+    )
+    inputs = models.JSONField(
+        help_text="The input row as validated against the signature.",
+    )
+    inputs_hash = models.CharField(
+        max_length=64,
+        help_text="SHA-256 of the canonical JSON of the inputs.",
+    )
+    prediction = models.JSONField(
+        help_text="The predicted label or value.",
+    )
+    probabilities = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Class probabilities, {label: probability}, when the model has them.",
+    )
+    outlier_score = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Outlier score from the version's detector.",
+    )
+    is_outlier = models.BooleanField(
+        default=False,
+        help_text="Whether the detector flagged the row.",
+    )
+    batch_id = models.UUIDField(
+        null=True,
+        blank=True,
+        help_text="Batch job that computed the entry (blank: written back online).",
+    )
+    computed_at = models.DateTimeField(
+        help_text="When the entry was computed.",
+    )
+    expires_at = models.DateTimeField(
+        help_text="After this time the entry is no longer served.",
+    )
+
+    class Meta:
+        ordering = ["model_name", "model_version", "key"]
+        constraints = [
+            # also the index of every lookup (model, version, keys)
+            models.UniqueConstraint(
+                fields=["model_name", "model_version", "key"],
+                name="precomputed_model_version_key",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(expires_at__gt=models.F("computed_at")),
+                name="precomputed_expires_after_computed",
+            ),
+        ]
+        indexes = [
+            # the daily prune deletes expired entries
+            models.Index(fields=["expires_at"], name="precomputed_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} v{self.model_version} key {self.key}"

@@ -3,16 +3,48 @@ monitoring (which must not query inference's models directly)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.db.models import Count, Q, QuerySet
 
+from core.ids import uuid7_time
+from core.labelled import LabelledExample
 from inference.logrows import CLIENT_COLUMNS
 from inference.models import BatchJob, PredictionLog, RequestError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+#: How far a log row's ``created_at`` may be from the time in its prediction
+#: id: both are taken while one request (or one batch chunk) is answered.
+ID_TIME_MARGIN = timedelta(hours=1)
+
+
+def log_time_bounds(prediction_ids: Iterable) -> Q:
+    """A condition on ``created_at`` that the rows of ``prediction_ids`` meet,
+    derived from the time in the ids, so a lookup by id reads only the
+    partitions of those times. Empty (no bound) if an id is not a v7 UUID
+    (rows logged before ids were time-ordered) or cannot be parsed."""
+    times = []
+    for value in prediction_ids:
+        try:
+            parsed = value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+        except (TypeError, ValueError, AttributeError):
+            return Q()
+        at = uuid7_time(parsed)
+        if at is None:
+            return Q()
+        times.append(at)
+    if not times:
+        return Q()
+    return Q(
+        created_at__gte=min(times) - ID_TIME_MARGIN,
+        created_at__lt=max(times) + ID_TIME_MARGIN,
+    )
 
 
 def prediction_log_window(
@@ -106,6 +138,13 @@ def _frame_from_rows(rows) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
+#: Rows read per time slice when a window is sampled: a window of more rows
+#: than the sample is read as ``max_rows / SAMPLE_SLICE_ROWS`` slices of equal
+#: duration, the first rows of each by the (model, time) index.
+SAMPLE_SLICE_ROWS = 100
+MAX_SAMPLE_SLICES = 500
+
+
 def prediction_sample_frame(
     *,
     model_name: str,
@@ -114,20 +153,36 @@ def prediction_sample_frame(
     model_version: int | None = None,
     max_rows: int,
 ) -> tuple[pd.DataFrame, int]:
-    """An evenly spread sample of at most ``max_rows`` of the window (every
-    k-th row by id, so the same window always gives the same sample) with the
-    columns of ``prediction_frame``, and the window's total row count."""
+    """A sample of at most ``max_rows`` of the window spread over its whole
+    duration, with the columns of ``prediction_frame``, and the window's
+    total row count.
+
+    The window is cut into slices of equal duration and the first rows of
+    each are read through the (model, time) index, so the read is bounded by
+    the sample size whatever the window holds, and the same window always
+    gives the same sample. Only the count walks the window's index entries.
+    """
     qs = prediction_log_window(
         model_name=model_name, start=start, end=end, model_version=model_version
     )
     total = qs.count()
-    if total > max_rows:
-        from django.db.models import F
-
-        stride = -(-total // max_rows)  # ceil
-        qs = qs.annotate(_k=F("id") % stride).filter(_k=0)
-    rows = qs.order_by("id").values_list(*_FRAME_FIELDS)[:max_rows]
-    return _frame_from_rows(rows), total
+    if total <= max_rows:
+        rows = list(qs.order_by("created_at", "id").values_list(*_FRAME_FIELDS))
+        return _frame_from_rows(rows), total
+    slices = max(1, min(MAX_SAMPLE_SLICES, -(-max_rows // SAMPLE_SLICE_ROWS)))
+    per_slice = -(-max_rows // slices)
+    step = (end - start) / slices
+    rows = []
+    for i in range(slices):
+        lo = start + step * i
+        hi = end if i == slices - 1 else start + step * (i + 1)
+        part = prediction_log_window(
+            model_name=model_name, start=lo, end=hi, model_version=model_version
+        )
+        rows += part.order_by("created_at", "id").values_list(*_FRAME_FIELDS)[
+            :per_slice
+        ]
+    return _frame_from_rows(rows[:max_rows]), total
 
 
 def prediction_log_max_id(*, before: datetime) -> int:
@@ -180,7 +235,9 @@ def prediction_minute_aggregates(
 def prediction_get(*, prediction_id: str) -> dict | None:
     """One logged prediction with its feedback label, as a dict (or None)."""
     row = (
-        PredictionLog.objects.filter(prediction_id=prediction_id)
+        PredictionLog.objects.filter(
+            log_time_bounds([prediction_id]), prediction_id=prediction_id
+        )
         .values(*CLIENT_COLUMNS, "feedback__label")
         .first()
     )
@@ -281,7 +338,11 @@ def prediction_list_for_client(*, client, model_name: str | None = None) -> Quer
 
 def prediction_get_for_client(*, client, prediction_id) -> PredictionLog | None:
     return (
-        PredictionLog.objects.filter(client_id=client.pk, prediction_id=prediction_id)
+        PredictionLog.objects.filter(
+            log_time_bounds([prediction_id]),
+            client_id=client.pk,
+            prediction_id=prediction_id,
+        )
         .select_related("feedback")
         .first()
     )
@@ -293,3 +354,47 @@ def batch_job_list_for_client(*, client) -> QuerySet[BatchJob]:
 
 def batch_job_get_for_client(*, client, job_id) -> BatchJob | None:
     return BatchJob.objects.filter(client_id=client.pk, pk=job_id).first()
+
+
+class LabelledLogReader:
+    """The prediction log joined with its feedback, as the trainer reads it
+    (installed in ``core.labelled`` by ``InferenceConfig.ready``)."""
+
+    def examples(
+        self, *, model_name: str, start: datetime, end: datetime
+    ) -> list[LabelledExample]:
+        from inference.models import Feedback
+
+        rows = (
+            Feedback.objects.filter(
+                prediction__model_name=model_name,
+                prediction__created_at__gte=start,
+                prediction__created_at__lt=end,
+            )
+            .order_by("prediction__created_at", "prediction__prediction_id")
+            .values_list(
+                "prediction__prediction_id",
+                "prediction__created_at",
+                "prediction__model_version",
+                "prediction__inputs",
+                "label",
+            )
+        )
+        return [
+            LabelledExample(
+                prediction_id=str(pid),
+                created_at=created,
+                model_version=version,
+                inputs=inputs,
+                label=label,
+            )
+            for pid, created, version, inputs, label in rows.iterator(chunk_size=2000)
+        ]
+
+    def count_since(self, *, model_name: str, since: datetime | None) -> int:
+        from inference.models import Feedback
+
+        qs = Feedback.objects.filter(prediction__model_name=model_name)
+        if since is not None:
+            qs = qs.filter(updated_at__gt=since)
+        return qs.count()

@@ -28,6 +28,22 @@ class DataframeSplitSerializer(serializers.Serializer):
     index = serializers.ListField(required=False)
 
 
+class KeyedRowSerializer(serializers.Serializer):
+    """A row asked for by entity key (hybrid serving): a key, its inputs, or
+    both."""
+
+    key = serializers.CharField(
+        max_length=256,
+        required=False,
+        help_text="Entity key of a precomputed prediction.",
+    )
+    inputs = serializers.DictField(
+        required=False,
+        help_text="The row's inputs: checked against the entry, or predicted "
+        "online when there is no fresh entry.",
+    )
+
+
 class PredictRequestSerializer(serializers.Serializer):
     """Give exactly one of the row containers. ``inputs`` is Modelgate's own
     format (a list of row objects); the others are MLflow's scoring formats."""
@@ -43,6 +59,11 @@ class PredictRequestSerializer(serializers.Serializer):
     dataframe_split = DataframeSplitSerializer(required=False)
     instances = serializers.ListField(child=serializers.DictField(), required=False)
     params = serializers.DictField(required=False, help_text="Accepted and ignored.")
+    keyed = KeyedRowSerializer(
+        many=True,
+        required=False,
+        help_text="Rows by entity key (hybrid serving), alone in the body.",
+    )
 
 
 class PredictionRowSerializer(serializers.Serializer):
@@ -55,6 +76,21 @@ class PredictionRowSerializer(serializers.Serializer):
     )
     is_outlier = serializers.BooleanField(allow_null=True)
     outlier_score = serializers.FloatField(allow_null=True)
+    key = serializers.CharField(
+        required=False,
+        allow_null=True,
+        help_text="Keyed requests: the row's entity key (or null).",
+    )
+    source = serializers.ChoiceField(
+        choices=["precomputed", "online"],
+        required=False,
+        help_text="Keyed requests: answered from the precomputed store or online.",
+    )
+    computed_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="Keyed requests: when the precomputed entry was computed.",
+    )
 
 
 class PredictResponseSerializer(serializers.Serializer):
@@ -146,6 +182,8 @@ class BatchJobSerializer(serializers.ModelSerializer):
             "model_version",
             "input_kind",
             "original_filename",
+            "key_column",
+            "ttl_seconds",
             "status",
             "rows_total",
             "rows_done",
@@ -173,6 +211,17 @@ class BatchJobCreateSerializer(serializers.Serializer):
     version = serializers.IntegerField(min_value=1, required=False)
     file = serializers.FileField(required=False)
     path = serializers.CharField(max_length=1024, required=False)
+    key_column = serializers.CharField(
+        max_length=256,
+        required=False,
+        help_text="Fill the precomputed store, keyed by this column of the CSV.",
+    )
+    ttl_seconds = serializers.IntegerField(
+        min_value=1,
+        max_value=366 * 24 * 3600,
+        required=False,
+        help_text="How long the entries stay fresh (with key_column).",
+    )
 
     def validate(self, attrs):
         if bool(attrs.get("file")) == bool(attrs.get("path")):

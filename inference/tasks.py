@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 
 from celery import shared_task, signals
 from django.conf import settings
 
-from core.metrics import JOB_DURATION, JOB_FAILURES
+from core.metrics import job_timed
 
 logger = logging.getLogger(__name__)
 
@@ -32,22 +31,25 @@ def batch_score(self, job_id: str) -> str:
     so it never meets the task time limit.
     """
     from inference.choices import BatchStatus
-    from inference.services.batch import batch_job_run
+    from inference.services.batch import batch_job_attempt_failed, batch_job_run
 
-    started = time.perf_counter()
-    try:
-        job = batch_job_run(job_id=job_id, max_seconds=SLICE_SECONDS)
-    except Exception:
-        JOB_FAILURES.labels("inference.batch_score").inc()
-        logger.exception("batch job %s: attempt failed", job_id)
-        raise self.retry(
-            countdown=min(RETRY_MAX_SECONDS, 2**self.request.retries)
-        ) from None
+    with job_timed("inference.tasks.batch_score") as timer:
+        try:
+            job = batch_job_run(job_id=job_id, max_seconds=SLICE_SECONDS)
+        except Exception as exc:
+            logger.exception("batch job %s: attempt failed", job_id)
+            final = self.request.retries >= self.max_retries
+            job = batch_job_attempt_failed(
+                job_id=job_id, error=f"{type(exc).__name__}: {exc}", final=final
+            )
+            if not final:
+                raise self.retry(
+                    countdown=min(RETRY_MAX_SECONDS, 2**self.request.retries)
+                ) from None
+        if job.status == BatchStatus.FAILED:
+            timer.failed()
     if job.status == BatchStatus.RUNNING and job.rows_done < job.rows_total:
         batch_score.delay(job_id)  # next slice
-    JOB_DURATION.labels("inference.batch_score", job.status).observe(
-        time.perf_counter() - started
-    )
     return job.status
 
 
@@ -64,9 +66,16 @@ def batch_score_scheduled(
     model: str | None = None,
     alias: str | None = "production",
     version: int | None = None,
+    client: str | None = None,
+    key_column: str = "",
+    ttl_seconds: int | None = None,
 ) -> str:
     """Score a server-side CSV on a schedule (attach to a PeriodicTask in the
-    admin with kwargs ``{"path": ..., "model": ..., "alias": ...}``).
+    admin with kwargs ``{"path": ..., "model": ..., "alias": ...}``, and
+    ``"client"``: the username owning the predictions, default
+    ``INFERENCE_SCHEDULED_BATCH_CLIENT``). With ``"key_column"`` (and
+    optionally ``"ttl_seconds"``) the run fills the precomputed store of
+    hybrid serving instead of logging predictions.
 
     One job per delivery of the message (keyed by the task id): a redelivered
     message resumes its job instead of starting another.
@@ -80,6 +89,9 @@ def batch_score_scheduled(
         alias=None if version else alias,
         version=version,
         key=key,
+        client=client,
+        key_column=key_column,
+        ttl_seconds=ttl_seconds,
     )
     logger.info("scheduled batch %s: %s (%s rows)", key, job.status, job.rows_done)
     return job.status
@@ -103,3 +115,42 @@ def prediction_log_prune() -> int:
     from inference.services.retention import prediction_log_prune as prune
 
     return prune(older_than_days=settings.INFERENCE["RETENTION_DAYS"])
+
+
+@shared_task(
+    name="inference.tasks.prediction_log_partitions",
+    acks_late=True,
+    ignore_result=True,
+)
+def prediction_log_partitions() -> list[str]:
+    """Create the prediction log's partitions of the coming days (hourly;
+    a no-op on SQLite)."""
+    from inference.services.partitions import log_partitions_ensure
+
+    return log_partitions_ensure(
+        days_ahead=settings.INFERENCE["LOG_PARTITION_DAYS_AHEAD"]
+    )
+
+
+#: Expired precomputed entries are kept this long, so a keyed request for one
+#: is told it expired rather than that it was never computed.
+PRECOMPUTED_KEEP_EXPIRED_DAYS = 7
+
+
+@shared_task(
+    name="inference.tasks.precomputed_prune",
+    acks_late=True,
+    ignore_result=True,
+)
+def precomputed_prune() -> int:
+    """Delete precomputed predictions long expired (daily schedule)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from inference.services.precomputed import precomputed_prune as prune
+
+    return prune(
+        now=timezone.now(),
+        keep_expired=timedelta(days=PRECOMPUTED_KEEP_EXPIRED_DAYS),
+    )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from inference import apis, views
+from inference import apis, edge_apis, edge_views, views
 
 app_name = "inference"
 
@@ -10,6 +10,16 @@ urlpatterns = [
         "api/v1/models/<str:name>/predict",
         apis.PredictApi.as_view(),
         name="api-predict",
+    ),
+    path(
+        "api/v1/models/<str:name>/edge",
+        edge_apis.EdgeModelApi.as_view(),
+        name="api-edge-model",
+    ),
+    path(
+        "api/v1/models/<str:name>/edge/telemetry",
+        edge_apis.EdgeTelemetryApi.as_view(),
+        name="api-edge-telemetry",
     ),
     path("invocations", apis.InvocationsApi.as_view(), name="invocations"),
     path(
@@ -41,6 +51,12 @@ urlpatterns = [
     path("predict/spam", views.SpamFormView.as_view(), name="spam-form"),
     path("models/try", views.TryDefaultView.as_view(), name="try-default"),
     path("models/<str:name>/try", views.TryModelView.as_view(), name="try-model"),
+    path("models/<str:name>/edge", edge_views.EdgePageView.as_view(), name="edge-page"),
+    path(
+        "models/<str:name>/edge-sw.js",
+        edge_views.EdgeServiceWorkerView.as_view(),
+        name="edge-sw",
+    ),
     path("batch/", views.BatchListView.as_view(), name="batch-list"),
     path("batch/<uuid:job_id>", views.BatchDetailView.as_view(), name="batch-detail"),
     path(

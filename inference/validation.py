@@ -110,6 +110,10 @@ def check_value(value: Any, field: Field, max_length: int) -> str | None:
     # string, and types sent as strings (binary as base64, datetime as ISO text)
     if not isinstance(value, str):
         return f"expected a string, got {_type_name(value)}"
+    if kind == "string" and field.required and not value.strip():
+        # a blank message has nothing to score: the model would answer with
+        # its prior and the log would keep a meaningless row
+        return "may not be blank"
     return check_string(value, max_length)
 
 
@@ -272,8 +276,10 @@ def parse_csv_value(text: str | None, field: Field, max_length: int) -> Any:
     Raises ``ValueError`` with the reason when the cell cannot be used.
     """
     if text is None or text == "":
-        if field.required and field.type != "string":
-            raise ValueError("empty value")
+        if field.required:
+            raise ValueError(
+                "may not be blank" if field.type == "string" else "empty value"
+            )
         return "" if field.type == "string" else None
     kind = field.type
     if kind in NUMERIC_TYPES:

@@ -15,8 +15,10 @@ from core.exceptions import ApplicationError
 from governance.selectors import registered_model_list
 from inference import selectors
 from inference.choices import BatchStatus, PredictionSource
+from inference.forms import form_fields
 from inference.permissions import can_predict
-from inference.services.batch import batch_job_create
+from inference.services.batch import batch_job_create, upload_body_cap
+from inference.services.batch_files import results_open
 from inference.services.predict import (
     prediction_serve,
     request_error_record,
@@ -58,11 +60,13 @@ def _error_text(exc: ApplicationError) -> str:
     )
 
 
-def _serve_form(request, *, served, alias: str, row: dict):
+def _serve_form(request, *, serving, alias: str, row: dict):
     """Predict one row from a page; returns (result dict | None, error | None)."""
+    served, served_as = serving
     try:
         outcome = prediction_serve(
             served=served,
+            served_as=served_as,
             payload={"inputs": [row]},
             client=request.user,
             alias=alias,
@@ -99,20 +103,28 @@ class SpamFormView(PredictorRequired, View):
     def post(self, request):
         name = settings.MODELGATE["DEFAULT_MODEL"]
         message = request.POST.get("message", "")
+        if not message.strip():
+            return render(
+                request,
+                self.template_name,
+                self._context(message=message, error="Message: may not be blank."),
+                status=400,
+            )
         try:
-            served = served_model_get(name=name)
+            serving = served_model_get(name=name, user=request.user)
         except ApplicationError as exc:
             return render(
                 request,
                 self.template_name,
                 self._context(message=message, error=exc.message),
-                status=503,
+                status=503 if exc.status_code >= 500 else exc.status_code,
             )
+        served = serving.model
         text_fields = [f.name for f in served.inputs if f.type == "string"] or [
             served.inputs[0].name
         ]
         result, error = _serve_form(
-            request, served=served, alias="production", row={text_fields[0]: message}
+            request, serving=serving, alias="production", row={text_fields[0]: message}
         )
         context = self._context(message=message, result=result, error=error)
         if result and result.get("probabilities"):
@@ -133,9 +145,9 @@ class TryModelView(PredictorRequired, View):
         context["model_names"] = [m.name for m in registered_model_list()]
         return render(request, self.template_name, context, status=status)
 
-    def _load(self, name: str, alias: str):
+    def _load(self, request, name: str, alias: str):
         try:
-            return served_model_get(name=name, alias=alias), None
+            return served_model_get(name=name, user=request.user, alias=alias), None
         except ApplicationError as exc:
             return None, exc
 
@@ -145,8 +157,8 @@ class TryModelView(PredictorRequired, View):
 
     def get(self, request, name: str):
         alias = self._alias(request)
-        served, exc = self._load(name, alias)
-        if served is None:
+        serving, exc = self._load(request, name, alias)
+        if serving is None:
             return self.page(
                 request,
                 {
@@ -157,6 +169,7 @@ class TryModelView(PredictorRequired, View):
                 },
                 status=exc.status_code,
             )
+        served = serving.model
         return self.page(
             request,
             {
@@ -164,14 +177,14 @@ class TryModelView(PredictorRequired, View):
                 "alias": alias,
                 "aliases": STAGE_CHOICES,
                 "served": served,
-                "fields": [(f, "") for f in served.inputs],
+                "fields": form_fields(served),
             },
         )
 
     def post(self, request, name: str):
         alias = self._alias(request)
-        served, exc = self._load(name, alias)
-        if served is None:
+        serving, exc = self._load(request, name, alias)
+        if serving is None:
             return self.page(
                 request,
                 {
@@ -182,6 +195,7 @@ class TryModelView(PredictorRequired, View):
                 },
                 status=exc.status_code,
             )
+        served = serving.model
         row, errors = {}, []
         limit = settings.INFERENCE["MAX_STRING_LENGTH"]
         for field in served.inputs:
@@ -196,7 +210,7 @@ class TryModelView(PredictorRequired, View):
         if errors:
             error = "; ".join(errors[:10])
         else:
-            result, error = _serve_form(request, served=served, alias=alias, row=row)
+            result, error = _serve_form(request, serving=serving, alias=alias, row=row)
         return self.page(
             request,
             {
@@ -204,7 +218,7 @@ class TryModelView(PredictorRequired, View):
                 "alias": alias,
                 "aliases": STAGE_CHOICES,
                 "served": served,
-                "fields": [(f, request.POST.get(f.name, "")) for f in served.inputs],
+                "fields": form_fields(served, posted=request.POST),
                 "result": result,
                 "error": error,
             },
@@ -214,6 +228,7 @@ class TryModelView(PredictorRequired, View):
 
 class BatchListView(PredictorRequired, View):
     template_name = "inference/batch_list.html"
+    max_body_bytes = staticmethod(upload_body_cap)  # core.limits
 
     def get(self, request):
         return render(
@@ -273,8 +288,12 @@ class BatchResultsView(PredictorRequired, View):
         job = selectors.batch_job_get_for_client(client=request.user, job_id=job_id)
         if job is None or job.status != BatchStatus.SUCCEEDED or not job.output_path:
             raise Http404("no results for this job")
+        try:
+            handle = results_open(job.output_path)
+        except FileNotFoundError as exc:
+            raise Http404("the results file of this job is missing") from exc
         return FileResponse(
-            open(job.output_path, "rb"),  # noqa: SIM115 - FileResponse closes it
+            handle,
             as_attachment=True,
             filename=f"batch-{job.pk}-results.csv",
             content_type="text/csv",

@@ -17,7 +17,7 @@ from django.utils.html import format_html
 
 from core.exceptions import ApplicationError
 from monitoring.calculations.windows import last_complete_window
-from monitoring.models import Alert, AlertRule, Monitor, Report
+from monitoring.models import Alert, AlertRule, Monitor, ReferenceStatistics, Report
 from monitoring.permissions import can_operate
 from monitoring.services.alerts import alert_acknowledge, alert_snooze
 from monitoring.services.monitors import monitor_delete, monitor_schedule_sync
@@ -225,3 +225,20 @@ class AlertAdmin(OperatorViewMixin, admin.ModelAdmin):
     @admin.action(description="Snooze for 1 day")
     def snooze_day(self, request, queryset):
         self._snooze(request, queryset, 60 * 24)
+
+
+@admin.register(ReferenceStatistics)
+class ReferenceStatisticsAdmin(admin.ModelAdmin):
+    """Stored reference statistics, read-only; deleting a row makes the next
+    report of that version compute them again."""
+
+    list_display = ("model_name", "model_version", "config_key", "created_at")
+    list_filter = ("model_name",)
+    exclude = ("statistics",)
+    readonly_fields = ("model_name", "model_version", "config_key", "created_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

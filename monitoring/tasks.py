@@ -8,11 +8,10 @@ delivered again; the database makes the second delivery a no-op or a resume).
 from __future__ import annotations
 
 import logging
-import time
 
 from celery import shared_task
 
-from core import metrics
+from core.metrics import job_timed
 
 logger = logging.getLogger(__name__)
 
@@ -21,21 +20,6 @@ COMMON = {
     "reject_on_worker_lost": True,
     "ignore_result": True,
 }
-
-
-def _timed(name: str, fn, **kwargs):
-    started = time.perf_counter()
-    try:
-        result = fn(**kwargs)
-    except Exception:
-        metrics.JOB_FAILURES.labels(name).inc()
-        metrics.JOB_DURATION.labels(name, "error").observe(
-            time.perf_counter() - started
-        )
-        logger.exception("%s failed", name)
-        raise
-    metrics.JOB_DURATION.labels(name, "success").observe(time.perf_counter() - started)
-    return result
 
 
 @shared_task(name="monitoring.tasks.monitor_tick", **COMMON)
@@ -104,8 +88,10 @@ def rollups_update() -> int:
         rollups_update_predictions,
     )
 
-    rows = _timed("monitoring.tasks.rollups_update", rollups_update_predictions)
-    _timed("monitoring.tasks.rollups_update_errors", rollups_update_errors)
+    with job_timed("monitoring.tasks.rollups_update"):
+        rows = rollups_update_predictions()
+    with job_timed("monitoring.tasks.rollups_update_errors"):
+        rollups_update_errors()
     return rows
 
 
@@ -114,7 +100,8 @@ def alerts_traffic() -> int:
     """Judge the error-rate and no-traffic rules on the rollups."""
     from monitoring.services.alerts import alerts_evaluate_traffic
 
-    return _timed("monitoring.tasks.alerts_traffic", alerts_evaluate_traffic)
+    with job_timed("monitoring.tasks.alerts_traffic"):
+        return alerts_evaluate_traffic()
 
 
 @shared_task(name="monitoring.tasks.performance_late_labels", **COMMON)
@@ -122,9 +109,8 @@ def performance_late_labels() -> int:
     """Recompute performance windows whose labels arrived or changed."""
     from monitoring.services.performance import performance_late_labels_refresh
 
-    return _timed(
-        "monitoring.tasks.performance_late_labels", performance_late_labels_refresh
-    )
+    with job_timed("monitoring.tasks.performance_late_labels"):
+        return performance_late_labels_refresh()
 
 
 @shared_task(name="monitoring.tasks.reports_recover", **COMMON)
@@ -133,11 +119,13 @@ def reports_recover() -> int:
     dead worker)."""
     from monitoring.services.reports import reports_recover as recover
 
-    return _timed("monitoring.tasks.reports_recover", recover)
+    with job_timed("monitoring.tasks.reports_recover"):
+        return recover()
 
 
 @shared_task(name="monitoring.tasks.rollups_prune", **COMMON)
 def rollups_prune() -> int:
     from monitoring.services.rollups import rollups_prune as prune
 
-    return _timed("monitoring.tasks.rollups_prune", prune)
+    with job_timed("monitoring.tasks.rollups_prune"):
+        return prune()

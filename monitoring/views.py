@@ -144,7 +144,7 @@ class ReportDetailView(ViewerRequired, TemplateView):
 
 
 class ReportHtmlView(ViewerRequired, View):
-    """Evidently's HTML report of a report (served from MEDIA_ROOT)."""
+    """Evidently's HTML report of a report (read from the shared storage)."""
 
     def get(self, request, pk):
         report = get_object_or_404(Report, pk=pk)

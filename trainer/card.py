@@ -4,17 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.metric_names import METRIC_LABELS, metric_label
 from trainer.config import TrainConfig
-
-_METRICS = (
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "mcc",
-    "roc_auc",
-    "false_positive_rate",
-)
 
 
 def model_card(
@@ -52,7 +43,11 @@ def model_card(
         "| metric | value |",
         "|---|---|",
     ]
-    lines += [f"| {m} | {metrics[m]:.4f} |" for m in _METRICS if m in metrics]
+    lines += [
+        f"| {metric_label(m)} | {metrics[m]:.4f} |"
+        for m in METRIC_LABELS
+        if m in metrics
+    ]
     matrix = metrics.get("confusion_matrix")
     if matrix:
         labels = matrix["labels"]

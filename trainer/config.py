@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +33,35 @@ class ConfigError(Exception):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProductionDataConfig(_Strict):
+    """Labelled predictions from the log, added to the original data: the
+    inputs of predictions served in a time range with the label their
+    feedback gave (a prediction without a label adds no row)."""
+
+    model: str | None = Field(
+        None,
+        description="Registered model whose predictions are read; default: "
+        "mlflow.registered_model.",
+    )
+    days: int | None = Field(
+        None, ge=1, le=3660, description="The last N days, up to the run's start."
+    )
+    since: datetime | None = Field(
+        None, description="Start of the range (inclusive), instead of 'days'."
+    )
+    until: datetime | None = Field(
+        None, description="End of the range (exclusive); default: the run's start."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ProductionDataConfig:
+        if (self.days is None) == (self.since is None):
+            raise ValueError("data.production needs exactly one of 'days' or 'since'")
+        if self.since and self.until and self.until <= self.since:
+            raise ValueError("data.production.until must be after 'since'")
+        return self
 
 
 class DataConfig(_Strict):
@@ -59,6 +89,9 @@ class DataConfig(_Strict):
     drop_duplicates: bool = True
     min_rows: int = Field(50, ge=2)
     max_text_length: int = Field(10_000, ge=1)
+    production: ProductionDataConfig | None = Field(
+        None, description="Add labelled predictions from the log (off when absent)."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> DataConfig:
@@ -194,6 +227,20 @@ class ReferenceConfig(_Strict):
     random_state: int = 0
 
 
+class ParityConfig(_Strict):
+    """How close the ONNX export must be to scikit-learn on the held-out split."""
+
+    min_label_agreement: float = Field(0.999, gt=0.0, le=1.0)
+    max_probability_diff: float = Field(1e-4, gt=0.0, lt=1.0)
+
+
+class EdgeConfig(_Strict):
+    """The ONNX export for edge serving (the browser)."""
+
+    export: bool = Field(True, description="Export each version to ONNX.")
+    parity: ParityConfig = ParityConfig()
+
+
 class MlflowConfig(_Strict):
     experiment: str
     run_name: str
@@ -217,6 +264,7 @@ class TrainConfig(_Strict):
     tests: TestsConfig = TestsConfig()
     outliers: OutlierConfig = OutlierConfig()
     reference: ReferenceConfig = ReferenceConfig()
+    edge: EdgeConfig = EdgeConfig()
     mlflow: MlflowConfig
     card: CardConfig
 
@@ -296,9 +344,13 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
         config = TrainConfig.model_validate(tree)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {_format_error(exc)}") from exc
-    if config.data.path and not Path(config.data.path).is_absolute():
-        resolved = (path.parent / config.data.path).resolve()
-        config = config.model_copy(
-            update={"data": config.data.model_copy(update={"path": str(resolved)})}
+    data = config.data
+    if data.path and not Path(data.path).is_absolute():
+        resolved = (path.parent / data.path).resolve()
+        data = data.model_copy(update={"path": str(resolved)})
+    if data.production and not data.production.model:
+        production = data.production.model_copy(
+            update={"model": config.mlflow.registered_model}
         )
-    return config
+        data = data.model_copy(update={"production": production})
+    return config.model_copy(update={"data": data})

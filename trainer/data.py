@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 
-from trainer.config import DataConfig, SplitConfig
+from trainer.config import DataConfig, ProductionDataConfig, SplitConfig
+
+#: Column naming the part a row came from while the data is validated.
+SOURCE = "__source"
 
 
 class DataError(Exception):
@@ -30,6 +35,9 @@ class DataReport:
     conflicting_duplicates: int
     sha256: str
     warnings: list[str] = field(default_factory=list)
+    # per part (the original data, labelled production predictions): rows
+    # read and used, share of the rows used, own fingerprint, time range
+    sources: dict[str, dict] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
@@ -88,18 +96,92 @@ def _read_sklearn(config: DataConfig) -> tuple[pd.DataFrame, str]:
     return frame, digest
 
 
-def load_dataset(config: DataConfig) -> Dataset:
-    """Read and validate the data; raise ``DataError`` naming the first problem."""
-    frame, digest = (
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def production_window(
+    config: ProductionDataConfig, *, now: datetime
+) -> tuple[datetime, datetime]:
+    """``[start, end)`` of the predictions to read."""
+    end = _aware(config.until) if config.until else now
+    start = _aware(config.since) if config.since else end - timedelta(days=config.days)
+    return start, end
+
+
+def _read_production(
+    config: DataConfig, *, now: datetime
+) -> tuple[pd.DataFrame, str, dict]:
+    """Labelled predictions of the configured range, as rows of the data's
+    columns, with their fingerprint (ids, inputs and labels, in order)."""
+    from core.labelled import labelled_examples
+
+    production = config.production
+    start, end = production_window(production, now=now)
+    examples = labelled_examples(model_name=production.model, start=start, end=end)
+    hasher = hashlib.sha256()
+    rows = []
+    for example in examples:
+        hasher.update(
+            json.dumps(
+                [example.prediction_id, example.inputs, example.label],
+                sort_keys=True,
+                default=str,
+            ).encode()
+            + b"\n"
+        )
+        rows.append({**example.inputs, config.target_column: str(example.label)})
+    frame = pd.DataFrame(rows, dtype=object)
+    info = {
+        "model": production.model,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "labelled_predictions": len(examples),
+        "versions": sorted({e.model_version for e in examples}),
+    }
+    return frame, hasher.hexdigest(), info
+
+
+def _read_parts(config: DataConfig, *, now: datetime) -> tuple[pd.DataFrame, str, dict]:
+    """The original data and, when configured, the labelled predictions, in
+    one frame whose ``SOURCE`` column names each row's part."""
+    base, digest = (
         _read_file(config) if config.source == "file" else _read_sklearn(config)
     )
+    base[SOURCE] = config.source
+    sources = {config.source: {"rows_read": len(base), "sha256": digest}}
+    if config.production is None:
+        return base, digest, sources
+    production, production_digest, info = _read_production(config, now=now)
+    production[SOURCE] = "production"
+    sources["production"] = {
+        "rows_read": len(production),
+        "sha256": production_digest,
+        **info,
+    }
+    combined = hashlib.sha256(
+        f"{config.source}:{digest}\nproduction:{production_digest}".encode()
+    ).hexdigest()
+    return pd.concat([base, production], ignore_index=True), combined, sources
+
+
+def load_dataset(config: DataConfig, *, now: datetime | None = None) -> Dataset:
+    """Read and validate the data; raise ``DataError`` naming the first problem.
+
+    With ``data.production`` the labelled predictions of the range (ending at
+    ``now`` unless configured) are added to the original data: validated,
+    de-duplicated and fingerprinted with it, each part's share recorded.
+    """
+    frame, digest, sources = _read_parts(config, now=now or datetime.now(UTC))
     rows_read = len(frame)
     target = config.target_column
     if target not in frame.columns:
         raise DataError(
             f"target column {target!r} is not in the data ({list(frame.columns)})"
         )
-    features = config.feature_columns or [c for c in frame.columns if c != target]
+    features = config.feature_columns or [
+        c for c in frame.columns if c not in (target, SOURCE)
+    ]
     missing = [c for c in features + config.text_columns if c not in frame.columns]
     if missing:
         raise DataError(
@@ -109,7 +191,7 @@ def load_dataset(config: DataConfig) -> Dataset:
     if unknown_text:
         raise DataError(f"text columns {unknown_text} are not feature columns")
 
-    frame = frame[features + [target]].copy()
+    frame = frame[features + [target, SOURCE]].copy()
     frame[target] = frame[target].astype(str).str.strip()
     unknown = sorted(set(frame[target]) - set(config.labels))
     if unknown:
@@ -146,10 +228,15 @@ def load_dataset(config: DataConfig) -> Dataset:
             )
         frame[column] = converted.astype(float)
 
-    duplicated = frame.duplicated(keep="first")
+    # the original data comes first, so a labelled prediction repeating one
+    # of its rows is the one dropped
+    columns = features + [target]
+    duplicated = frame.duplicated(subset=columns, keep="first")
     duplicates = int(duplicated.sum())
     conflicting = int(
-        frame.drop_duplicates().duplicated(subset=features, keep=False).sum()
+        frame.drop_duplicates(subset=columns)
+        .duplicated(subset=features, keep=False)
+        .sum()
     )
     if conflicting:
         warnings.append(f"{conflicting} rows share inputs but have different labels")
@@ -171,6 +258,12 @@ def load_dataset(config: DataConfig) -> Dataset:
             f"only {len(frame)} usable rows; data.min_rows is {config.min_rows}"
         )
 
+    used = frame[SOURCE].value_counts().to_dict()
+    for name, part in sources.items():
+        part["rows_used"] = int(used.get(name, 0))
+        part["share"] = round(part["rows_used"] / len(frame), 6)
+    frame = frame.drop(columns=SOURCE)
+
     report = DataReport(
         rows_read=rows_read,
         rows_used=len(frame),
@@ -181,6 +274,7 @@ def load_dataset(config: DataConfig) -> Dataset:
         conflicting_duplicates=conflicting,
         sha256=digest,
         warnings=warnings,
+        sources=sources,
     )
     return Dataset(frame.reset_index(drop=True), features, target, report)
 

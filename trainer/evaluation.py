@@ -1,62 +1,21 @@
-"""Metrics and model tests: pure functions over labels and probabilities."""
+"""Metrics and model tests: pure functions over labels and probabilities
+(``classification_metrics`` lives in ``core.ml.evaluation``, shared with
+governance's champion comparison)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
+from core.ml.evaluation import classification_metrics
 
-
-def classification_metrics(
-    y_true, y_pred, proba: np.ndarray | None, *, classes: list[str], positive: str
-) -> dict[str, Any]:
-    """Accuracy, precision, recall, F1, MCC, ROC AUC, false-positive rate and the
-    confusion matrix. Binary problems score the positive class; multi-class ones
-    use macro averages."""
-    from sklearn import metrics as m
-
-    binary = len(classes) == 2
-    average = "binary" if binary else "macro"
-    kwargs = {"pos_label": positive} if binary else {}
-    out: dict[str, Any] = {
-        "accuracy": float(m.accuracy_score(y_true, y_pred)),
-        "precision": float(
-            m.precision_score(
-                y_true, y_pred, average=average, zero_division=0, **kwargs
-            )
-        ),
-        "recall": float(
-            m.recall_score(y_true, y_pred, average=average, zero_division=0, **kwargs)
-        ),
-        "f1": float(
-            m.f1_score(y_true, y_pred, average=average, zero_division=0, **kwargs)
-        ),
-        "mcc": float(m.matthews_corrcoef(y_true, y_pred)),
-    }
-    if proba is not None:
-        try:
-            if binary:
-                out["roc_auc"] = float(
-                    m.roc_auc_score(
-                        np.asarray(y_true) == positive,
-                        proba[:, classes.index(positive)],
-                    )
-                )
-            else:
-                out["roc_auc"] = float(
-                    m.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes)
-                )
-        except ValueError:  # a class absent from y_true
-            pass
-    matrix = m.confusion_matrix(y_true, y_pred, labels=classes)
-    out["confusion_matrix"] = {"labels": classes, "matrix": matrix.tolist()}
-    if binary:
-        negative = classes[1 - classes.index(positive)]
-        neg_row = matrix[classes.index(negative)]
-        fp = int(neg_row[classes.index(positive)])
-        out["false_positive_rate"] = float(fp / neg_row.sum()) if neg_row.sum() else 0.0
-    return out
+__all__ = [
+    "TestReport",
+    "TestResult",
+    "behaviour_tests",
+    "classification_metrics",
+    "threshold_tests",
+]
 
 
 @dataclass

@@ -9,6 +9,7 @@ from pathlib import Path
 from core import registry
 from governance.services import registered_model_sync
 from trainer.config import TrainConfig
+from trainer.export_stage import Exported, stage_export
 from trainer.stages import (
     Evaluated,
     Fitted,
@@ -42,12 +43,18 @@ def model_is_registered(*, name: str) -> bool:
 
 
 def training_run(*, config: TrainConfig, progress: Progress) -> Registered:
-    """prepare → fit → evaluate → register, in one process.
+    """prepare → fit → evaluate → export → register, in one process.
 
     Everything that can be wrong with the configuration or the data fails in
     ``prepare`` (or when the pipeline is built), before anything is logged.
     """
-    steps = [("prepare", 1), ("train", 2), ("evaluate", 3), ("register", 4)]
+    steps = [
+        ("prepare", 1),
+        ("train", 2),
+        ("evaluate", 3),
+        ("export", 4),
+        ("register", 5),
+    ]
     started = time.perf_counter()
 
     def step(name: str, index: int) -> None:
@@ -62,7 +69,9 @@ def training_run(*, config: TrainConfig, progress: Progress) -> Registered:
     step(*steps[2])
     evaluated = stage_evaluate(config, prepared, fitted, progress)
     step(*steps[3])
-    result = stage_register(config, prepared, fitted, evaluated, progress)
+    exported = stage_export(config, prepared, fitted, progress)
+    step(*steps[4])
+    result = stage_register(config, prepared, fitted, evaluated, exported, progress)
     progress(f"done in {time.perf_counter() - started:.1f}s")
     return result
 
@@ -71,7 +80,9 @@ def training_stage_run(
     *, config: TrainConfig, stage: str, workdir: Path, progress: Progress
 ) -> Registered | None:
     """Run one stage, reading the previous stages' outputs from ``workdir``."""
-    folders = {name: workdir / name for name in ("prepare", "train", "evaluate")}
+    folders = {
+        name: workdir / name for name in ("prepare", "train", "evaluate", "export")
+    }
     if stage == "prepare":
         stage_prepare(config, progress).save(folders["prepare"])
         return None
@@ -83,5 +94,9 @@ def training_stage_run(
     if stage == "evaluate":
         stage_evaluate(config, prepared, fitted, progress).save(folders["evaluate"])
         return None
+    if stage == "export":
+        stage_export(config, prepared, fitted, progress).save(folders["export"])
+        return None
     evaluated = Evaluated.load(folders["evaluate"])
-    return stage_register(config, prepared, fitted, evaluated, progress)
+    exported = Exported.load(folders["export"])
+    return stage_register(config, prepared, fitted, evaluated, exported, progress)

@@ -1,4 +1,6 @@
-"""The training pipeline as four stages: prepare → fit → evaluate → register.
+"""The training pipeline as five stages: prepare → fit → evaluate → export →
+register (``export``, the ONNX export for the edge, is in
+``trainer.export_stage``).
 
 `train` runs them in one process; `dvc.yaml` runs each as its own step through
 ``manage.py train --stage <name> --workdir <dir>``, which saves every stage's
@@ -12,13 +14,14 @@ import logging
 import platform
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from core.ml import evaluation as heldout
 from core.ml.outliers import OutlierDetector
 from trainer.config import TrainConfig
 from trainer.data import DataReport, Split, load_dataset, split_dataset
@@ -28,13 +31,14 @@ from trainer.evaluation import (
     classification_metrics,
     threshold_tests,
 )
+from trainer.export_stage import EDGE_ARTIFACT_DIR, Exported
 from trainer.pipelines import build_pipeline
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 
-STAGES = ("prepare", "train", "evaluate", "register")
+STAGES = ("prepare", "train", "evaluate", "export", "register")
 REFERENCE_ARTIFACT = "reference/reference.parquet"
 OUTLIER_ARTIFACT = "outlier"
 
@@ -87,6 +91,12 @@ def stage_prepare(config: TrainConfig, progress: Progress = _quiet) -> Prepared:
         f"data: {r.rows_read} rows read, {r.rows_used} used, labels {r.label_counts}, "
         f"sha256 {r.sha256[:12]}"
     )
+    if "production" in r.sources:
+        shares = ", ".join(
+            f"{name} {part['rows_used']} ({part['share']:.1%})"
+            for name, part in r.sources.items()
+        )
+        progress(f"data sources: {shares}")
     for warning in r.warnings:
         progress(f"data warning: {warning}")
     split = split_dataset(dataset, config.split)
@@ -260,6 +270,9 @@ class Registered:
     version: int
     run_id: str
     tests_passed: bool
+    data: dict = field(default_factory=dict)  # data/fingerprint.json
+    metrics: dict = field(default_factory=dict)  # scalar held-out metrics
+    failures: list[str] = field(default_factory=list)  # failed model tests
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, str]:
@@ -293,13 +306,15 @@ def stage_register(
     prepared: Prepared,
     fitted: Fitted,
     evaluated: Evaluated,
+    exported: Exported,
     progress: Progress = _quiet,
 ) -> Registered:
     """Log everything to MLflow and register a version (tagged failed if a test
-    failed)."""
+    failed; its edge export status tagged apart)."""
     import yaml
 
     from core import registry
+    from core.ml.field_ranges import TAG_FIELD_RANGES, field_ranges_tag
     from governance.services import model_version_register
     from trainer.card import model_card
 
@@ -312,9 +327,15 @@ def stage_register(
         "rows_used": prepared.report.rows_used,
         "label_counts": prepared.report.label_counts,
         "duplicates": prepared.report.duplicates,
+        "sources": prepared.report.sources,
         "split": split_counts,
     }
     tests = evaluated.tests.as_dict()
+    # the held-out split itself, so governance can score this version and the
+    # champion on the same rows (and the champion on a later version's rows)
+    heldout_frame = s.X_test.assign(
+        **{config.data.target_column: s.y_test.astype(str).to_numpy()}
+    )
     card = model_card(
         config=config,
         data_report=prepared.report.as_dict(),
@@ -344,8 +365,18 @@ def stage_register(
         "modelgate.pipeline": config.model.pipeline,
         "modelgate.config_hash": config.fingerprint(),
         "modelgate.data_sha256": prepared.report.sha256,
+        "modelgate.data_sources": ",".join(
+            f"{name}={part.get('rows_used', 0)}"
+            for name, part in prepared.report.sources.items()
+        ),
+        heldout.TAG_TARGET_COLUMN: config.data.target_column,
+        heldout.TAG_HELDOUT_ARTIFACT: heldout.HELDOUT_ARTIFACT,
+        heldout.TAG_HELDOUT_SHA256: heldout.frame_sha256(heldout_frame),
+        heldout.TAG_HELDOUT_ROWS: str(len(heldout_frame)),
         "modelgate.reference_artifact": REFERENCE_ARTIFACT,
         "modelgate.outlier_artifact": OUTLIER_ARTIFACT,
+        TAG_FIELD_RANGES: field_ranges_tag(s.X_train),
+        **exported.tags(),
     }
 
     with registry.tracking_run(
@@ -368,10 +399,17 @@ def stage_register(
             folder = Path(tmp)
             fitted.reference.to_parquet(folder / "reference.parquet")
             run.log_artifacts(folder, "reference")
+            held = folder / "heldout"
+            held.mkdir()
+            heldout_frame.to_parquet(held / Path(heldout.HELDOUT_ARTIFACT).name)
+            run.log_artifacts(held, str(Path(heldout.HELDOUT_ARTIFACT).parent))
             fitted.detector.save(folder / "outlier")
             run.log_artifacts(folder / "outlier", OUTLIER_ARTIFACT)
+            exported.save(folder / "edge")
+            run.log_artifacts(folder / "edge", EDGE_ARTIFACT_DIR)
         progress(
-            "logged params, metrics, card, fingerprint, reference sample, detector"
+            "logged params, metrics, card, fingerprint, reference sample, detector, "
+            f"edge export ({exported.status})"
         )
         model_uri = run.log_sklearn_model(
             fitted.model,
@@ -400,5 +438,11 @@ def stage_register(
         passed,
     )
     return Registered(
-        config.mlflow.registered_model, version.version, run.run_id, passed
+        config.mlflow.registered_model,
+        version.version,
+        run.run_id,
+        passed,
+        data=fingerprint,
+        metrics={k: v for k, v in evaluated.metrics.items() if isinstance(v, float)},
+        failures=[f"{f.name}: {f.detail}" for f in evaluated.tests.failures()],
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -30,7 +31,7 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("MODELGATE_SITE_URL", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "core.apps.AdminConfig",  # django.contrib.admin, login throttled
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -55,6 +56,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # before CsrfViewMiddleware, whose process_view reads form bodies
+    "core.limits.BodyLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -162,12 +165,6 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # gzipped beside the original (`collectstatic`, run by `make setup`): whitenoise
 # then serves them compressed with a one-year, immutable Cache-Control, in
 # every setting. A page refers to a file through {% static %}, which adds the hash.
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-    },
-}
 MEDIA_ROOT = Path(env.str("MODELGATE_MEDIA_DIR", default=str(DATA_DIR / "media")))
 MEDIA_URL = "/media/"
 
@@ -175,6 +172,61 @@ MEDIA_URL = "/media/"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_MAX_BODY_BYTES", default=2 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
+
+
+def default_storage_config(env: environ.Env) -> dict:
+    """The "default" storage: where the files that every host reads live
+    (batch uploads and results, the reports' HTML), always addressed by name.
+
+    ``MODELGATE_STORAGE=filesystem`` (the default): the media folder, enough
+    for one host or for hosts that mount one shared volume there.
+    ``MODELGATE_STORAGE=s3``: a bucket of S3 or of an S3-compatible store
+    (MinIO, Ceph...) through django-storages. Its credentials are read by
+    django-storages itself: AWS_S3_ACCESS_KEY_ID / AWS_S3_SECRET_ACCESS_KEY,
+    else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, else boto3's chain (an
+    instance or pod role).
+    """
+    kind = env.str("MODELGATE_STORAGE", default="filesystem").strip().lower()
+    if kind == "filesystem":
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    if kind != "s3":
+        raise ImproperlyConfigured(
+            f"MODELGATE_STORAGE={kind!r}: use filesystem or s3 (another "
+            'backend: set STORAGES["default"] in a settings module of your own)'
+        )
+    bucket = env.str("MODELGATE_STORAGE_BUCKET", default="").strip()
+    if not bucket:
+        raise ImproperlyConfigured(
+            "MODELGATE_STORAGE=s3 needs MODELGATE_STORAGE_BUCKET"
+        )
+    options = {
+        "bucket_name": bucket,
+        "location": env.str("MODELGATE_STORAGE_PREFIX", default="").strip("/"),
+        "endpoint_url": env.str("MODELGATE_STORAGE_ENDPOINT_URL", default=""),
+        "region_name": env.str("MODELGATE_STORAGE_REGION", default=""),
+        # "path" for most S3-compatible servers (MinIO); blank: boto3's choice
+        "addressing_style": env.str("MODELGATE_STORAGE_ADDRESSING_STYLE", default=""),
+        # names are chosen by Modelgate (one per job or report): a rewrite
+        # replaces the object
+        "file_overwrite": True,
+        # an object read (a results download, a batch input) is spooled to a
+        # temporary file beyond this, not held in memory
+        "max_memory_size": FILE_UPLOAD_MAX_MEMORY_SIZE,
+    }
+    # No ACL is sent: objects get the bucket's own (private) policy, and the
+    # files reach users only through Modelgate's permission-checked views.
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {k: v for k, v in options.items() if v != ""},
+    }
+
+
+STORAGES = {
+    "default": default_storage_config(env),
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
 # ------------------------------------------------------------------- e-mail
 # unset or empty: each message as a file under the data folder
@@ -199,7 +251,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.CappedJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "core.pagination.CappedPageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "core.schema.AppTaggedSchema",
@@ -241,6 +293,10 @@ SPECTACULAR_SETTINGS = {
             "the audit ledger.",
         },
         {"name": "monitoring", "description": "Monitors, drift reports and alerts."},
+        {
+            "name": "trainer",
+            "description": "Retraining runs: list them, start one by hand.",
+        },
     ],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -253,6 +309,7 @@ SPECTACULAR_SETTINGS = {
         # batch jobs and reports share one set of states
         "JobStatusEnum": "inference.choices.BatchStatus",
         "AlertStatusEnum": "monitoring.choices.AlertStatus",
+        "RetrainingRunStatusEnum": "trainer.choices.RunStatus",
     },
 }
 
@@ -317,6 +374,32 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
+# Queues: governance (checks, apply, reconcile), monitoring (reports,
+# rollups, alerts), serving-adjacent jobs (batch scoring, log retention and
+# partitions) and retraining runs each on their own queue with their own
+# worker pool (core.queues); anything else on the default queue. A worker
+# without -Q consumes every queue listed here.
+CELERY_QUEUES_BY_APP = {
+    "governance": "governance",
+    "monitoring": "monitoring",
+    "inference": "serving",
+    "trainer": "training",
+}
+# Quick tasks of an app whose queue holds long jobs: the retraining tick and
+# alert hook must not wait behind a run (the tick also gives up stalled runs).
+CELERY_QUEUES_BY_TASK = {
+    "trainer.tasks.retraining_tick": "celery",
+    "trainer.tasks.retraining_alert_task": "celery",
+}
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [
+    Queue(name)
+    for name in (
+        CELERY_TASK_DEFAULT_QUEUE,
+        *dict.fromkeys(CELERY_QUEUES_BY_APP.values()),
+    )
+]
+CELERY_TASK_ROUTES = ("core.queues.task_route",)
 # Publishing must not hang a web request when the broker is down.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 2,
@@ -360,11 +443,37 @@ MODELGATE = {
         "MODELGATE_OPEN_ALERTS_PROVIDER",
         default="monitoring.selectors.open_alerts_for_model",
     ),
+    # The metrics check scores the candidate and the champion on one evaluation
+    # set with this callable (dotted path), which inference provides (the
+    # serving load path): fn(*, model_name: str, version: int, rows: list[dict])
+    # -> {"labels": [...], "probabilities": [{class: p}, ...] or None}
+    "VERSION_PREDICTOR": env.str(
+        "MODELGATE_VERSION_PREDICTOR",
+        default="inference.services.evaluate.version_predict",
+    ),
+}
+
+# ----------------------------------------------------------------- retraining
+TRAINER = {
+    # A queued run no worker took this long is published again (its publish
+    # failed or the message was lost); a second delivery does nothing.
+    "REQUEUE_SECONDS": env.int("TRAINER_REQUEUE_SECONDS", default=600),
+    # A running run that wrote no progress line this long is given up (its
+    # worker stopped: restart, crash, out of memory), recorded as an error
+    # and its owners told; a result it reports later is not used.
+    "STALL_SECONDS": env.int("TRAINER_STALL_SECONDS", default=3600),
 }
 
 # ----------------------------------------------------------------- governance
 # Promotion workflow settings (policies themselves are admin-editable rows).
 GOVERNANCE = {
+    # Folder of the labelled evaluation sets a policy may name (the champion
+    # comparison scores both versions on one; a policy names a file in it).
+    "EVALUATION_SETS_DIR": Path(
+        env.str(
+            "MODELGATE_EVALUATION_SETS_DIR", default=str(DATA_DIR / "evaluation-sets")
+        )
+    ),
     # Production policy's minimum time in staging when the policy leaves it empty.
     "MIN_STAGING_MINUTES": env.int("MODELGATE_MIN_STAGING_MINUTES", default=1440),
     # Hours within which an emergency rollback must be confirmed by an approver
@@ -386,6 +495,21 @@ GOVERNANCE = {
     "WEBHOOK_MAX_AGE_SECONDS": env.int("MLFLOW_WEBHOOK_MAX_AGE_SECONDS", default=300),
     # Extra addresses that receive ops e-mails besides the ops group's members.
     "OPS_EMAILS": env.list("MODELGATE_OPS_EMAILS", default=[]),
+    # Keys of the audit chain's HMAC, held outside the database: "id:secret"
+    # pairs; new events use AUDIT_KEY_ID (default: the last pair), older keys
+    # stay listed so their events still verify. Empty: one key derived from
+    # SECRET_KEY (id "default").
+    "AUDIT_KEYS": env.list("MODELGATE_AUDIT_KEYS", default=[]),
+    "AUDIT_KEY_ID": env.str("MODELGATE_AUDIT_KEY_ID", default=""),
+    # Events up to this sequence may be unkeyed (written before the chain was
+    # keyed); every later one must carry a valid HMAC.
+    "AUDIT_UNKEYED_UNTIL": env.int("MODELGATE_AUDIT_UNKEYED_UNTIL", default=0),
+    # Where the periodic anchor of the chain head is appended (outside the
+    # database: a file, or a mounted storage path).
+    "AUDIT_ANCHOR_PATH": Path(
+        env.str("MODELGATE_AUDIT_ANCHOR_PATH", default="").strip()
+        or DATA_DIR / "audit-anchors.jsonl"
+    ),
 }
 # Stable OpenAPI enum names for governance's choice sets.
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
@@ -443,6 +567,19 @@ INFERENCE = {
         "INFERENCE_WARM_MODELS",
         default=[f"{MODELGATE['DEFAULT_MODEL']}@production"],
     ),
+    # Download new versions in a helper process per serving process, off the
+    # request threads' interpreter (inference/serving/fetch.py), giving up
+    # after FETCH_TIMEOUT_SECONDS.
+    "FETCH_IN_PROCESS": env.bool("INFERENCE_FETCH_IN_PROCESS", default=True),
+    "FETCH_TIMEOUT_SECONDS": env.float(
+        "INFERENCE_FETCH_TIMEOUT_SECONDS", default=300.0
+    ),
+    # Loaded versions per process: a version no alias of the process points
+    # to is dropped once unused for EVICT_AFTER_SECONDS, and the least
+    # recently used such versions go first when a load would pass
+    # MAX_LOADED_VERSIONS (docs/ops.md: memory per loaded version).
+    "MAX_LOADED_VERSIONS": env.int("INFERENCE_MAX_LOADED_VERSIONS", default=6),
+    "EVICT_AFTER_SECONDS": env.float("INFERENCE_EVICT_AFTER_SECONDS", default=600.0),
     # Write the prediction log (off only to measure what logging costs).
     "LOG_PREDICTIONS": env.bool("INFERENCE_LOG_PREDICTIONS", default=True),
     "GROUP_COMMIT": env.bool("INFERENCE_GROUP_COMMIT", default=True),
@@ -454,11 +591,30 @@ INFERENCE = {
     "PREDICT_ROLES": env.list(
         "INFERENCE_PREDICT_ROLES", default=["api_clients", "requesters", "ops"]
     ),
-    # Batch scoring: uploads and results live under BATCH_DIR; a job may also
-    # read a server-side file, but only under one of BATCH_ALLOWED_DIRS.
-    "BATCH_DIR": Path(
-        env.str("INFERENCE_BATCH_DIR", default=str(MEDIA_ROOT / "batch"))
+    # Groups whose members may be served what production does not serve:
+    # @staging, @previous and explicit versions (superusers always may);
+    # everyone else gets @production. Such predictions are marked "elevated"
+    # in the log (served_as).
+    "SERVE_UNPROMOTED_ROLES": env.list(
+        "INFERENCE_SERVE_UNPROMOTED_ROLES", default=["requesters", "ops"]
     ),
+    # A version without a model-test status (tag modelgate.tests; registered
+    # outside the trainer) is untested: served only when this is on, or under
+    # an audited override (manage.py serving_override). A version whose tests
+    # failed is never served without an override.
+    "SERVE_UNTESTED": env.bool("INFERENCE_SERVE_UNTESTED", default=False),
+    # Groups whose members may label the predictions of the channels without a
+    # caller (stream, scheduled batch) besides their owners (superusers always
+    # may).
+    "LABEL_ROLES": env.list("INFERENCE_LABEL_ROLES", default=["requesters", "ops"]),
+    # Usernames of the accounts that own the stream consumer's and scheduled
+    # batch jobs' predictions (their feedback is matched on it); blank: the
+    # predictions have no owner and only the label roles may label them.
+    "STREAM_CLIENT": env.str("INFERENCE_STREAM_CLIENT", default=""),
+    "SCHEDULED_BATCH_CLIENT": env.str("INFERENCE_SCHEDULED_BATCH_CLIENT", default=""),
+    # Batch scoring: uploads and results live in the "default" storage
+    # (under batch/); a job may also read a server-side file, but only under
+    # one of BATCH_ALLOWED_DIRS, on the host whose worker runs the job.
     "BATCH_ALLOWED_DIRS": [
         Path(p)
         for p in env.list(
@@ -466,9 +622,31 @@ INFERENCE = {
         )
     ],
     "BATCH_CHUNK_SIZE": env.int("INFERENCE_BATCH_CHUNK_SIZE", default=500),
+    # rows of any job (uploaded or a server-side file)
     "BATCH_MAX_ROWS": env.int("INFERENCE_BATCH_MAX_ROWS", default=1_000_000),
+    # Deliveries of a batch job that may die or raise (worker lost, crash)
+    # before it ends failed; a slice that ends cleanly starts the count again.
+    "BATCH_MAX_ATTEMPTS": env.int("INFERENCE_BATCH_MAX_ATTEMPTS", default=5),
+    # an upload: 413 above the size (before the body is read), 400 above the
+    # rows; larger inputs are read from a server-side file
     "BATCH_MAX_UPLOAD_BYTES": env.int(
-        "INFERENCE_BATCH_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024
+        "INFERENCE_BATCH_MAX_UPLOAD_BYTES", default=20 * 1024 * 1024
+    ),
+    "BATCH_MAX_UPLOAD_ROWS": env.int(
+        "INFERENCE_BATCH_MAX_UPLOAD_ROWS", default=200_000
+    ),
+    # Hybrid serving: how long a precomputed prediction stays fresh (a filling
+    # job may set its own), whether rows answered online by key are written
+    # back to the store, and who may fill the store through the API (its
+    # entries answer every client asking by key; superusers always may).
+    "PRECOMPUTED_TTL_SECONDS": env.int(
+        "INFERENCE_PRECOMPUTED_TTL_SECONDS", default=24 * 3600
+    ),
+    "PRECOMPUTED_WRITE_BACK": env.bool(
+        "INFERENCE_PRECOMPUTED_WRITE_BACK", default=False
+    ),
+    "PRECOMPUTE_ROLES": env.list(
+        "INFERENCE_PRECOMPUTE_ROLES", default=["requesters", "ops"]
     ),
     # Redis Streams consumer (manage.py consume_stream).
     "STREAM_INPUT": env.str("INFERENCE_STREAM_INPUT", default="modelgate:predict"),
@@ -483,8 +661,22 @@ INFERENCE = {
     # A pending entry idle this long belongs to a crashed consumer: reclaim it.
     "STREAM_CLAIM_IDLE_MS": env.int("INFERENCE_STREAM_CLAIM_IDLE_MS", default=30000),
     "STREAM_MAX_DELIVERIES": env.int("INFERENCE_STREAM_MAX_DELIVERIES", default=5),
+    # Trimming, every STREAM_TRIM_SECONDS (0: off): input events acknowledged
+    # by every group, results and dead letters, older than the retention; the
+    # results and dead letters also beyond STREAM_MAXLEN entries. A pending or
+    # undelivered input event is never trimmed.
+    "STREAM_RETENTION_SECONDS": env.int(
+        "INFERENCE_STREAM_RETENTION_SECONDS", default=3600
+    ),
+    "STREAM_MAXLEN": env.int("INFERENCE_STREAM_MAXLEN", default=100_000),
+    "STREAM_TRIM_SECONDS": env.float("INFERENCE_STREAM_TRIM_SECONDS", default=10.0),
     # Retention of the prediction log (manage.py prune_predictions).
     "RETENTION_DAYS": env.int("INFERENCE_RETENTION_DAYS", default=180),
+    # PostgreSQL: day partitions of the prediction log created ahead by the
+    # hourly task (a day the task missed lands in the default partition).
+    "LOG_PARTITION_DAYS_AHEAD": env.int(
+        "INFERENCE_LOG_PARTITION_DAYS_AHEAD", default=3
+    ),
     "RETENTION_ARCHIVE_DIR": Path(
         env.str(
             "INFERENCE_RETENTION_ARCHIVE_DIR", default=str(DATA_DIR / "log-archive")

@@ -31,12 +31,5 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 # image serves its own files and manifest, never a volume's older copy.
 STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(STATIC_ROOT)))
 
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-    },
-}
-
 for _handler in LOGGING["handlers"].values():
     _handler["formatter"] = env.str("MODELGATE_LOG_FORMAT", default="json")

@@ -42,6 +42,8 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
     "anon": "100000/hour",
 }
+# shared files in the session's media folder (tests of the other backends
+# override STORAGES)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -57,7 +59,9 @@ MLFLOW_ARTIFACT_ROOT = (MLFLOW_DIR / "artifacts").as_uri()
 MONITORING["REFERENCE_CACHE_DIR"] = _TMP / "reference-cache"
 # ----------------------------------------------------------------- inference
 INFERENCE["WARM_MODELS"] = []
-INFERENCE["BATCH_DIR"] = _TMP / "batch"
+# downloads in the test process, where tests count and break them; the helper
+# process has tests of its own (tests/inference/test_fetch_process.py)
+INFERENCE["FETCH_IN_PROCESS"] = False
 INFERENCE["BATCH_ALLOWED_DIRS"] = [_TMP / "batch-input"]
 INFERENCE["RETENTION_ARCHIVE_DIR"] = _TMP / "log-archive"
 INFERENCE["ALIAS_POLL_SECONDS"] = 0  # tests call refresh_aliases() themselves

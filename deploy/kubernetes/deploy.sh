@@ -34,13 +34,23 @@ for secret in modelgate-secrets modelgate-mlflow-secrets; do
 done
 
 
+# The worker pools are selected by queue since they were split: a Deployment's
+# selector cannot change, so an older single worker Deployment is replaced.
+if kubectl -n "$namespace" get deployment modelgate-worker >/dev/null 2>&1 \
+  && [ -z "$(kubectl -n "$namespace" get deployment modelgate-worker \
+        -o jsonpath='{.spec.selector.matchLabels.modelgate/queue}')" ]; then
+  kubectl -n "$namespace" delete deployment modelgate-worker --wait=true
+fi
+
 echo "== migrations ($image)"
 kubectl -n "$namespace" delete job modelgate-migrate --ignore-not-found --wait=true
 kubectl apply -f "$work/rendered.yaml"
 kubectl -n "$namespace" wait --for=condition=complete job/modelgate-migrate --timeout=900s
 
 echo "== rollout"
-for deployment in modelgate-mlflow modelgate-web modelgate-worker modelgate-stream modelgate-beat; do
+for deployment in modelgate-mlflow modelgate-web modelgate-worker \
+  modelgate-worker-monitoring modelgate-worker-serving modelgate-worker-training \
+  modelgate-stream modelgate-beat; do
   kubectl -n "$namespace" rollout status "deployment/$deployment" --timeout=600s
 done
 echo "deployed $image to $namespace"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django.utils.dateparse import parse_datetime
+
+from core.metric_names import metric_keys
 from governance.models import PromotionRequest
 from governance.selectors import champion_version
-
-HIDDEN_METRIC_PREFIXES = ("cm_", "rows_")
 
 
 def evidence_view(request: PromotionRequest) -> dict:
@@ -18,15 +19,9 @@ def evidence_view(request: PromotionRequest) -> dict:
     for check in checks:
         if check.get("name") == "metrics":
             gates = {g["metric"]: g for g in check.get("data", {}).get("gates", [])}
-    names = sorted(
-        {
-            k
-            for k in list(candidate.get("metrics", {}))
-            + list(champion.get("metrics", {}))
-            if not k.startswith(HIDDEN_METRIC_PREFIXES)
-        },
-        key=lambda k: (k not in gates, k),
-    )
+    # gated metrics first, each group in the one display order
+    ordered = metric_keys([candidate.get("metrics", {}), champion.get("metrics", {})])
+    names = [k for k in ordered if k in gates] + [k for k in ordered if k not in gates]
     rows = []
     for name in names:
         value = candidate.get("metrics", {}).get(name)
@@ -41,16 +36,34 @@ def evidence_view(request: PromotionRequest) -> dict:
                 "gate": gates.get(name),
             }
         )
+    # time-based checks that have not passed yet, and when they will
+    waiting = [
+        {"label": c.get("label", c["name"]), "passes_at": parse_datetime(when)}
+        for c in checks
+        if c.get("outcome") == "failed"
+        and (when := (c.get("data") or {}).get("passes_at"))
+    ]
     drift = next((c for c in checks if c.get("name") == "no_drift_alert"), None)
     info = evidence.get("info") or {}
+    metrics_check = next((c for c in checks if c.get("name") == "metrics"), {})
+    comparison = (metrics_check.get("data") or {}).get("comparison")
     champion_mv = champion_version(name=request.registered_model.name)
+    required = [c for c in checks if c.get("required")]
     return {
         "present": bool(evidence),
         "checks": checks,
+        # what stands between the request and an approval, for the summary
+        "blocking": [c for c in required if c.get("outcome") != "passed"],
+        "required_passed": sum(1 for c in required if c.get("outcome") == "passed"),
+        "required_count": len(required),
+        "waiting": waiting,
         "metrics": rows,
         "candidate": candidate,
         "champion": champion or None,
-        "heldout": evidence.get("heldout") or {},
+        # the candidate and the champion scored on one evaluation set
+        "comparison": comparison,
+        "comparison_gates": list(gates.values()) if comparison else [],
+        "comparison_info": info.get("comparison") or {},
         "candidate_alerts": drift,
         "champion_alerts": info.get("champion_open_alerts"),
         "champion_alerts_unavailable": info.get("champion_alerts_unavailable", ""),

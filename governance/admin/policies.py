@@ -35,6 +35,7 @@ class PromotionPolicyAdmin(admin.ModelAdmin):
         "approver_group",
         "approvals_required",
         "requester_may_approve",
+        "superuser_may_approve",
         "expiry_hours",
         "created_at",
     ]

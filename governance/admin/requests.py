@@ -12,14 +12,25 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
 
 from core.exceptions import ApplicationError
+from core.templatetags.core_tags import local_time
 from governance import permissions
 from governance.admin.base import ReadOnlyGovernanceAdmin
-from governance.choices import OPEN_STATUSES, RequestStatus, Stage
+from governance.choices import (
+    OPEN_STATUSES,
+    ChecksStatus,
+    RequestKind,
+    RequestStatus,
+    Stage,
+    TestStatus,
+)
 from governance.models import ModelVersion, PromotionRequest
-from governance.selectors import promotion_request_get, review_queue
+from governance.selectors import (
+    promotion_request_get,
+    registered_model_list,
+    review_queue,
+)
 from governance.services.approvals import (
     emergency_rollback_confirm,
     promotion_approve,
@@ -80,30 +91,87 @@ class QueueFilter(admin.SimpleListFilter):
         super().__init__(request, params, model, model_admin)
 
 
+def version_choices(models) -> list[tuple[str, list[tuple[int, str]]]]:
+    """The request form's version list: versions whose tests passed first,
+    then the others; each labelled with its test status and aliases, newest
+    first within a model."""
+    passed, others = [], []
+    for model in models:
+        aliases: dict[int, list[str]] = {}
+        for link in model.aliases.all():
+            aliases.setdefault(link.version.version, []).append(f"@{link.alias}")
+        for version in model.versions.all():
+            label = (
+                f"{model.name} v{version.version} · tests "
+                f"{version.get_test_status_display().lower()}"
+            )
+            if aliases.get(version.version):
+                label += " · " + " ".join(sorted(aliases[version.version]))
+            group = passed if version.test_status == TestStatus.PASSED else others
+            group.append((version.pk, label))
+    groups = []
+    if passed:
+        groups.append(("Tests passed", passed))
+    if others:
+        groups.append(("Tests failed or not run", others))
+    return groups
+
+
 class RequestAddForm(forms.Form):
-    model_version = forms.ModelChoiceField(
-        queryset=ModelVersion.objects.select_related("registered_model"),
-        help_text="The version to promote.",
+    model_version = forms.TypedChoiceField(
+        coerce=int,
+        help_text="The version to promote: tested versions are listed first, "
+        "with the aliases they hold now.",
     )
     target = forms.ChoiceField(choices=Stage.choices)
     justification = forms.CharField(widget=forms.Textarea, max_length=4000)
 
+    def __init__(self, *args, model_name: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        models = list(registered_model_list())
+        self.fields["model_version"].choices = [("", "---------")] + version_choices(
+            models
+        )
+        if model_name and not self.is_bound:
+            self.initial.setdefault(
+                "model_version", _suggested_version(models, model_name)
+            )
+
+    def clean_model_version(self) -> ModelVersion:
+        pk = self.cleaned_data["model_version"]
+        found = (
+            ModelVersion.objects.select_related("registered_model")
+            .filter(pk=pk)
+            .first()
+        )
+        if found is None:
+            raise forms.ValidationError("That version is no longer registered.")
+        return found
+
+
+def _suggested_version(models, model_name: str) -> int | None:
+    """The newest tested version of ``model_name`` that holds no alias yet."""
+    for model in models:
+        if model.name != model_name:
+            continue
+        held = {link.version.version for link in model.aliases.all()}
+        for version in model.versions.all():
+            if version.test_status == TestStatus.PASSED and version.version not in held:
+                return version.pk
+    return None
+
 
 @admin.register(PromotionRequest)
 class PromotionRequestAdmin(ReadOnlyGovernanceAdmin):
+    # few, wide columns: the queue fits 1,280 px beside the filter panel
     list_display = [
-        "id",
-        "model_link",
-        "version_number",
-        "target",
-        "kind",
+        "summary",
         "status_badge",
-        "checks_status",
         "approvals_progress",
         "requester",
-        "created_at",
+        "created",
     ]
-    list_display_links = ["id"]
+    list_display_links = ["summary"]
     list_filter = [QueueFilter, "status", "target", "kind"]
     search_fields = ["registered_model__name", "requester__username", "justification"]
     actions = ["approve_selected", "cancel_selected"]
@@ -126,21 +194,23 @@ class PromotionRequestAdmin(ReadOnlyGovernanceAdmin):
         return permissions.can_request(request.user)
 
     # ----------------------------------------------------------- columns
-    @admin.display(description="model", ordering="registered_model__name")
-    def model_link(self, obj):
-        url = reverse(
-            "admin:governance_registeredmodel_change", args=[obj.registered_model_id]
+    @admin.display(description="request", ordering="registered_model__name")
+    def summary(self, obj):
+        promotion = obj.kind == RequestKind.PROMOTION
+        kind = "" if promotion else f" ({obj.get_kind_display()})"
+        return (
+            f"#{obj.pk} {obj.registered_model.name} v{obj.model_version.version}"
+            f" → {obj.target}{kind}"
         )
-        return format_html('<a href="{}">{}</a>', url, obj.registered_model.name)
 
-    @admin.display(description="version", ordering="model_version__version")
-    def version_number(self, obj):
-        return f"v{obj.model_version.version}"
-
-    @admin.display(description="status", ordering="status")
+    @admin.display(description="status · checks", ordering="status")
     def status_badge(self, obj):
         flag = " ⚠ unconfirmed" if obj.needs_confirmation else ""
-        return f"{obj.get_status_display()}{flag}"
+        return f"{obj.get_status_display()}{flag} · {obj.get_checks_status_display()}"
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj):
+        return local_time(obj.created_at)
 
     @admin.display(description="approvals")
     def approvals_progress(self, obj):
@@ -214,7 +284,12 @@ class PromotionRequestAdmin(ReadOnlyGovernanceAdmin):
                 via=FORM,
             )
             raise PermissionDenied(denied.message)
-        form = RequestAddForm(request.POST or None)
+        existing_url = ""
+        form = RequestAddForm(
+            request.POST or None,
+            model_name=request.GET.get("model", ""),
+            initial={"target": request.GET.get("target", Stage.STAGING)},
+        )
         status = 200
         if request.method == "POST" and form.is_valid():
             mv = form.cleaned_data["model_version"]
@@ -230,6 +305,11 @@ class PromotionRequestAdmin(ReadOnlyGovernanceAdmin):
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
                 status = exc.status_code
+                existing = exc.extra.get("request_id")
+                if existing:
+                    existing_url = reverse(
+                        "admin:governance_promotionrequest_change", args=[existing]
+                    )
             else:
                 self.message_user(request, f"Request #{created.pk} created.")
                 return HttpResponseRedirect(
@@ -241,6 +321,7 @@ class PromotionRequestAdmin(ReadOnlyGovernanceAdmin):
             **self.admin_site.each_context(request),
             "title": "Request a promotion",
             "form": form,
+            "existing_url": existing_url,
             "opts": self.model._meta,
         }
         return TemplateResponse(
@@ -329,7 +410,12 @@ class PromotionRequestAdmin(ReadOnlyGovernanceAdmin):
             "error": error,
             "evidence": evidence_view(obj),
             "approvals": list(obj.approvals.all()),
+            # approving needs passed checks: no button that would answer 409
             "can_decide": obj.status == RequestStatus.PENDING
+            and can_review
+            and not own,
+            "can_approve": obj.status == RequestStatus.PENDING
+            and obj.checks_status == ChecksStatus.PASSED
             and can_review
             and not own,
             "own_request": own,

@@ -26,12 +26,15 @@ class AuditEventQuerySet(models.QuerySet):
 class AuditEvent(models.Model):
     """One event of the ledger.
 
-    ``hash`` is SHA-256 over the previous event's hash and the canonical JSON of
-    this event's fields (see governance.hashing.event_hash), so changing,
-    inserting or deleting a row anywhere breaks the chain from that row on;
+    ``hash`` is an HMAC-SHA256, under the key named by ``key_id``, of the
+    previous event's hash and the canonical JSON of this event's fields (see
+    governance.hashing.event_mac). The keys live in settings, outside the
+    database, so changing, inserting or deleting a row anywhere breaks the
+    chain from that row on even for someone who recomputes every hash;
     ``manage.py audit_verify`` finds it. Rows are written only by
     governance.services.audit.audit_append; saving an existing row or deleting
-    one raises.
+    one raises, and on PostgreSQL a trigger (migration 0005) refuses UPDATE,
+    DELETE and TRUNCATE of the table to every role but a superuser.
     """
 
     sequence = models.PositiveBigIntegerField(
@@ -90,10 +93,19 @@ class AuditEvent(models.Model):
         max_length=64,
         help_text="Hash of the previous event (64 zeros for the first).",
     )
+    key_id = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        help_text=(
+            "Id of the key (held outside the database) whose HMAC is this "
+            "event's hash; empty for events written before the chain was keyed."
+        ),
+    )
     hash = models.CharField(
         max_length=64,
         unique=True,
-        help_text="SHA-256 of prev_hash and this event's canonical JSON.",
+        help_text="HMAC (or, unkeyed, SHA-256) of prev_hash and the event's JSON.",
     )
 
     objects = AuditEventQuerySet.as_manager()

@@ -53,6 +53,13 @@ class PromotionPolicy(BaseModel):
         default=False,
         help_text="Whether the requester's own approval counts (never, by default).",
     )
+    superuser_may_approve = models.BooleanField(
+        default=False,
+        help_text=(
+            "Whether superusers who are not in the approver group may approve "
+            "(off by default: a superuser approves only in their own groups)."
+        ),
+    )
     required_checks = models.JSONField(
         default=list,
         blank=True,
@@ -64,6 +71,16 @@ class PromotionPolicy(BaseModel):
         help_text=(
             'Gated metrics: [{"metric": "mcc", "direction": "higher", '
             '"threshold": 0.8, "margin": 0.02}, ...].'
+        ),
+    )
+    evaluation_set = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text=(
+            "File (CSV or Parquet) in MODELGATE_EVALUATION_SETS_DIR on which the "
+            "candidate and the champion are both scored: the model's input "
+            "columns and the label column. Empty: the candidate's held-out split."
         ),
     )
     expiry_hours = models.PositiveIntegerField(
@@ -131,8 +148,10 @@ class PromotionPolicy(BaseModel):
             "approver_group": self.approver_group.name,
             "approvals_required": self.approvals_required,
             "requester_may_approve": self.requester_may_approve,
+            "superuser_may_approve": self.superuser_may_approve,
             "required_checks": list(self.required_checks),
             "metric_gates": list(self.metric_gates),
+            "evaluation_set": self.evaluation_set,
             "expiry_hours": self.expiry_hours,
             "min_staging_minutes": self.min_staging_minutes,
             "emergency_confirm_hours": self.emergency_confirm_hours,

@@ -25,7 +25,7 @@ from governance.models.transitions import request_transition
 from governance.selectors import fresh_approvers, promotion_request_list, stage_alias
 from governance.services import notifications
 from governance.services.audit import audit_append
-from governance.services.mirror import mirror_alias_set
+from governance.services.mirror import mirror_alias_set, model_lock
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +133,7 @@ def _finish(
     now = timezone.now()
     name = request.registered_model.name
     with transaction.atomic():
+        model_lock(name=name)  # the reconciler compares under this lock
         if not request_transition(
             request_id=request.pk,
             name="apply_finish",

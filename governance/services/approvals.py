@@ -78,7 +78,13 @@ def _check_reviewer(
         )
 
 
-def _reviewable(locked: PromotionRequest, evidence_digest: str | None) -> None:
+class _Expired(Exception):
+    """The request's expiry passed before the decision."""
+
+
+def _reviewable(locked: PromotionRequest, evidence_digest: str | None, now) -> None:
+    if locked.status == RequestStatus.PENDING and locked.expires_at <= now:
+        raise _Expired
     if locked.status != RequestStatus.PENDING:
         raise ConflictError(
             f"request #{locked.pk} is {locked.status}, not pending",
@@ -99,6 +105,19 @@ def _reviewable(locked: PromotionRequest, evidence_digest: str | None) -> None:
         )
 
 
+def _expire_now(request: PromotionRequest, now) -> ConflictError:
+    """Expire ``request`` at once (as the periodic task would) and return the
+    error for the decision that came too late."""
+    from governance.services.requests import promotion_expire_due
+
+    promotion_expire_due(now=now)
+    return ConflictError(
+        f"request #{request.pk} expired at {request.expires_at:%Y-%m-%d %H:%M %Z}; "
+        "ask for it again",
+        code="expired",
+    )
+
+
 def promotion_approve(
     *,
     request_id: int,
@@ -117,7 +136,7 @@ def promotion_approve(
     try:
         with transaction.atomic():
             locked = PromotionRequest.objects.select_for_update().get(pk=request_id)
-            _reviewable(locked, evidence_digest)
+            _reviewable(locked, evidence_digest, now)
             mine = Approval.objects.filter(request_id=request_id, approver=user).first()
             if mine is not None and not mine.is_stale:
                 raise _Refused(
@@ -185,6 +204,8 @@ def promotion_approve(
             request=request,
             via=via,
         ) from None
+    except _Expired:
+        raise _expire_now(request, now) from None
     request.refresh_from_db()
     logger.info("request #%s approved by %s (%s)", request_id, user, request.status)
     return request
@@ -197,6 +218,8 @@ def promotion_reject(
     request = _load(request_id)
     _check_reviewer(user, request, "reject", via)
     now = timezone.now()
+    if request.status == RequestStatus.PENDING and request.expires_at <= now:
+        raise _expire_now(request, now)
     with transaction.atomic():
         locked = PromotionRequest.objects.select_for_update().get(pk=request_id)
         if locked.status != RequestStatus.PENDING:

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import IO, Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from governance.hashing import (
     GENESIS_HASH,
     event_body,
-    event_hash,
     json_normalized,
+    link_hash,
+    timestamp_text,
 )
 from governance.models import AuditChainHead, AuditEvent
+from governance.selectors import audit_chain_head
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +41,27 @@ def actor_of(user: Any) -> tuple[str, int | None]:
     if not getattr(user, "is_authenticated", False):
         return "anonymous", None
     return user.get_username(), user.pk
+
+
+def audit_keyring() -> tuple[dict[str, bytes], str]:
+    """The chain's keys (id → secret) and the id new events are signed with,
+    from settings: never from the database the chain protects."""
+    conf = settings.GOVERNANCE
+    keys: dict[str, bytes] = {}
+    for pair in conf.get("AUDIT_KEYS") or []:
+        key_id, sep, secret = str(pair).partition(":")
+        if not sep or not key_id or not secret:
+            raise ValueError("MODELGATE_AUDIT_KEYS: each entry is 'id:secret'")
+        keys[key_id.strip()] = secret.strip().encode("utf-8")
+    if not keys:
+        derived = hashlib.sha256(
+            b"modelgate audit chain\n" + settings.SECRET_KEY.encode("utf-8")
+        ).digest()
+        keys["default"] = derived
+    current = conf.get("AUDIT_KEY_ID") or list(keys)[-1]
+    if current not in keys:
+        raise ValueError(f"MODELGATE_AUDIT_KEY_ID {current!r} is not a listed key")
+    return keys, current
 
 
 def _lock_head() -> AuditChainHead:
@@ -81,7 +109,10 @@ def audit_append(
             request_ref=request_id,
             payload=payload,
         )
-        digest = event_hash(head.last_hash, body)
+        keys, key_id = audit_keyring()
+        digest = link_hash(
+            keys=keys, key_id=key_id, prev_hash=head.last_hash, body=body
+        )
         event = AuditEvent.objects.create(
             sequence=sequence,
             created_at=created_at,
@@ -94,6 +125,7 @@ def audit_append(
             request_ref=request_id,
             payload=payload,
             prev_hash=head.last_hash,
+            key_id=key_id,
             hash=digest,
         )
         updated = AuditChainHead.objects.filter(
@@ -146,9 +178,57 @@ class VerifyResult:
         return f"audit chain BROKEN at {where}: {self.problem}"
 
 
-def audit_verify(*, batch_size: int = 2000) -> VerifyResult:
-    """Walk the chain in order; report the first event whose hash, link or
-    position is wrong, or a head that does not match the last event."""
+def _link_problem(
+    *,
+    keys: dict[str, bytes],
+    sequence: int,
+    key_id: str,
+    prev_hash: str,
+    body: dict,
+    stored_hash: str,
+) -> str:
+    """Why an event's hash is not the link it must be ("" when it is)."""
+    if not key_id and sequence > settings.GOVERNANCE.get("AUDIT_UNKEYED_UNTIL", 0):
+        return (
+            "not signed with a key: an unkeyed hash after the chain was keyed "
+            "(rewritten by someone without the key)"
+        )
+    expected = link_hash(keys=keys, key_id=key_id, prev_hash=prev_hash, body=body)
+    if expected is None:
+        return f"signed with key {key_id!r}, which is not in MODELGATE_AUDIT_KEYS"
+    if not hmac.compare_digest(expected, stored_hash):
+        return "content does not match its hash (the row was changed)"
+    return ""
+
+
+def _anchor_problem(anchor: dict) -> tuple[int | None, str]:
+    """Compare the ledger with an anchor written outside the database."""
+    sequence, expected = int(anchor["sequence"]), anchor["hash"]
+    if sequence == 0:
+        return None, ""
+    at = anchor.get("at", "?")
+    event = AuditEvent.objects.filter(sequence=sequence).first()
+    if event is None:
+        return sequence, (
+            f"the anchor of {at} says the chain reached #{sequence} with hash "
+            f"{expected[:16]}…, but the ledger has no event #{sequence}: events "
+            "were removed"
+        )
+    if event.hash != expected:
+        return sequence, (
+            f"the chain head disagrees with the anchor of {at}: event #{sequence} "
+            f"has hash {event.hash[:16]}… in the ledger, {expected[:16]}… in the "
+            "anchor (the chain was rewritten)"
+        )
+    return None, ""
+
+
+def audit_verify(*, batch_size: int = 2000, anchor: dict | None = None) -> VerifyResult:
+    """Walk the chain in order; report the first event whose hash, key, link or
+    position is wrong, or a head that does not match the last event; with
+    ``anchor`` (a head recorded outside the database), also an event at the
+    anchored position that differs from it."""
+    keys, _current = audit_keyring()
     prev_hash, expected_sequence, checked = GENESIS_HASH, 1, 0
     last = None
     for event in AuditEvent.objects.order_by("sequence").iterator(
@@ -170,14 +250,16 @@ def audit_verify(*, batch_size: int = 2000) -> VerifyResult:
                 event.pk,
                 "previous-hash link broken (an earlier event was changed or removed)",
             )
-        if event_hash(prev_hash, _body_of(event)) != event.hash:
-            return VerifyResult(
-                False,
-                checked,
-                event.sequence,
-                event.pk,
-                "content does not match its hash (the row was changed)",
-            )
+        problem = _link_problem(
+            keys=keys,
+            sequence=event.sequence,
+            key_id=event.key_id,
+            prev_hash=prev_hash,
+            body=_body_of(event),
+            stored_hash=event.hash,
+        )
+        if problem:
+            return VerifyResult(False, checked, event.sequence, event.pk, problem)
         prev_hash, expected_sequence = event.hash, expected_sequence + 1
         checked += 1
         last = event
@@ -194,12 +276,46 @@ def audit_verify(*, batch_size: int = 2000) -> VerifyResult:
             f"chain head says #{head_sequence} but the ledger ends at "
             f"#{last_sequence}: events at the end were removed or the head was changed",
         )
+    if anchor is not None:
+        bad, problem = _anchor_problem(anchor)
+        if problem:
+            return VerifyResult(False, checked, bad, None, problem)
     return VerifyResult(True, checked)
+
+
+# ------------------------------------------------------------------ anchors
+def audit_anchor_write(*, path: str | os.PathLike | None = None) -> dict:
+    """Append the chain head, with the time, to the anchor file outside the
+    database (one JSON line each time; fsynced). Returns the anchor."""
+    target = Path(path or settings.GOVERNANCE["AUDIT_ANCHOR_PATH"])
+    anchor = {**audit_chain_head(), "at": timestamp_text(timezone.now())}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "a", encoding="utf-8") as out:
+        out.write(json.dumps(anchor, sort_keys=True) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    logger.info("audit chain anchored at #%s in %s", anchor["sequence"], target)
+    return anchor
+
+
+def audit_anchor_last(path: str | os.PathLike) -> dict | None:
+    """The last anchor of an anchor file (None when it holds none)."""
+    last = None
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                last = json.loads(line)
+    return last
 
 
 def audit_event_dict(event: AuditEvent) -> dict:
     """One event as exported (the hashed fields plus both hashes)."""
-    return {**_body_of(event), "prev_hash": event.prev_hash, "hash": event.hash}
+    return {
+        **_body_of(event),
+        "prev_hash": event.prev_hash,
+        "key_id": event.key_id,
+        "hash": event.hash,
+    }
 
 
 def audit_export(
@@ -229,6 +345,7 @@ def audit_verify_lines(lines: Iterator[str]) -> VerifyResult:
     match its own hash; consecutive events (sequence n, n + 1) must link. A
     filtered export (--model, --since) skips sequences: its links are checked
     where the sequences are consecutive."""
+    keys, _current = audit_keyring()
     previous: dict | None = None
     checked = 0
     for line in lines:
@@ -236,11 +353,18 @@ def audit_verify_lines(lines: Iterator[str]) -> VerifyResult:
             continue
         row = json.loads(line)
         stored_hash, stored_prev = row.pop("hash"), row.pop("prev_hash")
+        key_id = row.pop("key_id", "")
         sequence = row.get("sequence")
-        if event_hash(stored_prev, row) != stored_hash:
-            return VerifyResult(
-                False, checked, sequence, None, "content does not match its hash"
-            )
+        problem = _link_problem(
+            keys=keys,
+            sequence=sequence,
+            key_id=key_id,
+            prev_hash=stored_prev,
+            body=row,
+            stored_hash=stored_hash,
+        )
+        if problem:
+            return VerifyResult(False, checked, sequence, None, problem)
         if sequence == 1 and stored_prev != GENESIS_HASH:
             return VerifyResult(
                 False, checked, sequence, None, "first event not at genesis"

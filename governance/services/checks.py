@@ -1,7 +1,9 @@
 """Running a request's automated checks and keeping its evidence current.
 
 The checks read the mirror, the audit ledger and monitoring's open alerts
-(through the OPEN_ALERTS_PROVIDER setting: governance imports no other app).
+(through the OPEN_ALERTS_PROVIDER setting: governance imports no other app),
+and score the candidate and the champion on one evaluation set
+(``governance.services.comparison``).
 When the evidence of a request changes, approvals given on the old evidence go
 stale and the request returns to pending.
 """
@@ -13,6 +15,7 @@ import logging
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.module_loading import import_string
 
 from governance import checks as pure
@@ -33,10 +36,11 @@ from governance.selectors import (
     champion_version,
     fresh_approvers,
     promotion_request_get,
-    staging_minutes,
+    staging_segments,
 )
 from governance.services import notifications
 from governance.services.audit import audit_append
+from governance.services.comparison import champion_comparison
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +85,41 @@ def _version_summary(mv: ModelVersion) -> dict:
     }
 
 
-def evidence_compute(*, request: PromotionRequest) -> tuple[dict, str]:
-    """The evidence of ``request`` now, and its checks status (pure reads)."""
+def _comparison(
+    *, request: PromotionRequest, champion: ModelVersion | None, score: bool
+) -> tuple[dict | None, dict]:
+    """The champion comparison of the metrics check (None: no champion or no
+    gated metric), and what about it stays out of the digest."""
+    gates = request.policy.metric_gates
+    if champion is None or not gates:
+        return None, {}
+    if not score:
+        return {
+            "champion_version": champion.version,
+            "evaluation_set": None,
+            "candidate": {},
+            "champion": {},
+            "error": "not scored: this request's evidence is recorded at once",
+        }, {}
+    return champion_comparison(
+        model_name=request.registered_model.name,
+        candidate=request.model_version,
+        champion=champion,
+        metrics=sorted({gate["metric"] for gate in gates}),
+        evaluation_set=request.policy.evaluation_set,
+    )
+
+
+def evidence_compute(
+    *, request: PromotionRequest, score: bool = True
+) -> tuple[dict, str]:
+    """The evidence of ``request`` now, and its checks status (reads only).
+
+    With a champion and gated metrics, both versions are scored on one
+    evaluation set (downloads and loads two models: the governance worker's
+    job). ``score=False`` (an emergency rollback, recorded inside its web
+    request) leaves the comparison undone, which fails the metrics check.
+    """
     now = timezone.now()
     policy = request.policy
     name = request.registered_model.name
@@ -91,13 +128,9 @@ def evidence_compute(*, request: PromotionRequest) -> tuple[dict, str]:
     if champion is not None and champion.pk == candidate.pk:
         champion = None
     required = set(policy.required_checks)
-
-    comparable, reason = False, "no champion in production"
-    if champion is not None:
-        comparable, reason = pure.heldout_comparable(
-            pure.heldout_fingerprint(tags=candidate.tags, params=candidate.params),
-            pure.heldout_fingerprint(tags=champion.tags, params=champion.params),
-        )
+    comparison, comparison_info = _comparison(
+        request=request, champion=champion, score=score
+    )
 
     wanted = [CheckName.TESTS_PASSED, CheckName.METRICS, CheckName.SIGNATURE]
     if request.target == Stage.PRODUCTION:
@@ -115,9 +148,7 @@ def evidence_compute(*, request: PromotionRequest) -> tuple[dict, str]:
             result = pure.check_metrics(
                 gates=policy.metric_gates,
                 candidate=candidate.metrics,
-                champion=champion.metrics if champion else None,
-                comparable=comparable,
-                comparable_reason=reason,
+                comparison=comparison,
             )
         elif check == CheckName.SIGNATURE:
             result = pure.check_signature(
@@ -128,19 +159,30 @@ def evidence_compute(*, request: PromotionRequest) -> tuple[dict, str]:
             minimum = policy.min_staging_minutes
             if minimum is None:
                 minimum = settings.GOVERNANCE["MIN_STAGING_MINUTES"]
-            minutes, since = staging_minutes(
-                model_name=name, version=candidate.version, now=now
+            progress = pure.staging_progress(
+                segments=staging_segments(model_name=name, version=candidate.version),
+                minimum_minutes=minimum,
+                now=now,
             )
             result = pure.check_staging_time(
-                minutes_in_staging=minutes,
-                minimum_minutes=minimum,
-                since=timestamp_text(since) if since else None,
+                progress=progress, minimum_minutes=minimum, now=now
             )
         else:
             alerts, unavailable = open_alerts(
                 model_name=name, version=candidate.version
             )
-            result = pure.check_no_drift_alert(alerts=alerts, unavailable=unavailable)
+            champion_alerts = None
+            if champion is not None and alerts is not None:
+                champion_alerts, _ = open_alerts(
+                    model_name=name, version=champion.version
+                )
+            result = pure.check_no_drift_alert(
+                alerts=alerts,
+                unavailable=unavailable,
+                champion_alerts=champion_alerts,
+                champion_version=champion.version if champion else None,
+                candidate_version=candidate.version,
+            )
         results.append(
             pure.CheckResult(
                 result.name,
@@ -161,7 +203,6 @@ def evidence_compute(*, request: PromotionRequest) -> tuple[dict, str]:
         {
             "candidate": _version_summary(candidate),
             "champion": _version_summary(champion) if champion else None,
-            "heldout": {"comparable": comparable, "reason": reason},
             "policy": {
                 "id": policy.pk,
                 "target": policy.target,
@@ -173,6 +214,7 @@ def evidence_compute(*, request: PromotionRequest) -> tuple[dict, str]:
             "info": {
                 "champion_open_alerts": champion_alerts,
                 "champion_alerts_unavailable": champion_unavailable,
+                "comparison": comparison_info,
             },
         }
     )
@@ -248,6 +290,8 @@ def promotion_checks_refresh(*, request_id: int) -> bool:
             notifications.notify_requester(
                 request, what="checked: required checks failed"
             )
+    if changed:
+        _recheck_when_due(request_id, evidence, now)
     logger.info(
         "checks of request #%s: %s (evidence %s)",
         request_id,
@@ -255,6 +299,36 @@ def promotion_checks_refresh(*, request_id: int) -> bool:
         "changed" if changed else "unchanged",
     )
     return changed
+
+
+# A time-based check due within this many seconds gets its own re-run at that
+# instant; later ones are left to housekeeping (a countdown must stay well
+# below the broker's visibility timeout).
+RECHECK_AHEAD_SECONDS = 900
+
+
+def _recheck_when_due(request_id: int, evidence: dict, now) -> None:
+    """Re-run the checks the moment a time-based check will pass, so the
+    request is reviewable then rather than at the next housekeeping tick."""
+    due = [
+        parse_datetime(when)
+        for c in evidence["checks"]
+        if c["outcome"] == "failed" and (when := c["data"].get("passes_at"))
+    ]
+    due = [when for when in due if when is not None and when > now]
+    if not due:
+        return
+    seconds = (min(due) - now).total_seconds() + 1
+    if seconds > RECHECK_AHEAD_SECONDS:
+        return
+    from governance.tasks import promotion_checks_run
+
+    transaction.on_commit(
+        lambda: promotion_checks_run.apply_async(
+            kwargs={"request_id": request_id}, countdown=seconds
+        ),
+        robust=True,
+    )
 
 
 def _enqueue_checks(request_id: int) -> None:

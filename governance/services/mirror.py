@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from core import registry
 from governance.choices import ModelTask, TestStatus
-from governance.models import ModelAlias, ModelVersion, RegisteredModel
+from governance.models import AuditEvent, ModelAlias, ModelVersion, RegisteredModel
 
 logger = logging.getLogger(__name__)
 
@@ -110,10 +110,39 @@ class SyncReport:
         }
 
 
+def alias_mark(*, name: str) -> int:
+    """Sequence of the last alias event the ledger holds for model ``name``:
+    it moves whenever an apply (or a revert) records an alias."""
+    from governance.selectors import ALIAS_EVENT_KINDS
+
+    last = (
+        AuditEvent.objects.filter(model_name=name, kind__in=ALIAS_EVENT_KINDS)
+        .order_by("-sequence")
+        .values_list("sequence", flat=True)
+        .first()
+    )
+    return last or 0
+
+
+def model_lock(*, name: str) -> RegisteredModel:
+    """Lock the model's mirror row until the transaction ends. Applies take it
+    before they record an alias move, the reconciler before it compares MLflow
+    with the ledger: the two never see each other half-way."""
+    model, _ = RegisteredModel.objects.get_or_create(name=name)
+    return RegisteredModel.objects.select_for_update().get(pk=model.pk)
+
+
 def registered_model_sync_report(*, name: str) -> tuple[RegisteredModel, SyncReport]:
     """Bring the mirror of one registered model in line with MLflow and say what
     changed: new versions are copied in full, known ones get their tags and
-    status refreshed, aliases are replaced by what MLflow says now."""
+    status refreshed, aliases are replaced by what MLflow says now.
+
+    The aliases are read from MLflow without any lock (it may be slow), then
+    the model row is locked; if an apply recorded an alias move meanwhile, the
+    read is stale and MLflow is read again under the lock. Called inside a
+    transaction, the lock (and so the consistent view) lasts until it ends.
+    """
+    mark = alias_mark(name=name)
     remote = registry.model_get(name)
     versions = registry.version_list(name)
     report = SyncReport(name=name, remote_aliases=dict(remote.aliases))
@@ -135,7 +164,11 @@ def registered_model_sync_report(*, name: str) -> tuple[RegisteredModel, SyncRep
             report.updated_versions.append(rv.version)
 
     with transaction.atomic():
-        model, _ = RegisteredModel.objects.get_or_create(name=name)
+        model = model_lock(name=name)
+        if alias_mark(name=name) != mark:
+            # an apply moved an alias after our read: read MLflow again
+            remote = registry.model_get(name)
+            report.remote_aliases = dict(remote.aliases)
         model.description = remote.description
         model.last_synced_at = timezone.now()
         model.save(update_fields=["description", "last_synced_at", "updated_at"])

@@ -14,6 +14,7 @@ from governance import permissions
 from governance.choices import AuditKind, CheckName, PolicyTarget
 from governance.models import PromotionPolicy
 from governance.services.audit import audit_append
+from governance.services.comparison import evaluation_set_name_problem
 
 logger = logging.getLogger(__name__)
 
@@ -21,8 +22,10 @@ EDITABLE = (
     "approver_group",
     "approvals_required",
     "requester_may_approve",
+    "superuser_may_approve",
     "required_checks",
     "metric_gates",
+    "evaluation_set",
     "expiry_hours",
     "min_staging_minutes",
     "emergency_confirm_hours",
@@ -52,6 +55,11 @@ def policy_rules_validate(*, rules: dict[str, Any]) -> dict[str, list[str]]:
                     errors[f"metric_gates[{index}].{key}"] = ["a number"]
             if isinstance(gate.get("margin"), int | float) and gate["margin"] < 0:
                 errors[f"metric_gates[{index}].margin"] = ["must not be negative"]
+    evaluation_set = rules.get("evaluation_set") or ""
+    if evaluation_set:
+        problem = evaluation_set_name_problem(evaluation_set)
+        if problem:
+            errors["evaluation_set"] = [problem]
     required = rules.get("approvals_required", 1)
     if not isinstance(required, int) or required < 1:
         errors["approvals_required"] = ["at least 1"]
@@ -165,4 +173,55 @@ def policy_variant_ensure(
                 "policy": policy.snapshot(),
             },
         )
+    return policy
+
+
+DEMO_PRODUCTION_NOTE = (
+    "Demo value (manage.py seed_demo_policy): {minutes} minutes in staging so a "
+    "newcomer sees a version reach production in minutes. The production "
+    "default is 1,440 minutes (a day); set it back before real use."
+)
+
+
+def policy_demo_ensure(*, min_staging_minutes: int = 2) -> PromotionPolicy | None:
+    """Make a demo production policy the active one, once: the default's rules
+    with a minimum time in staging of a few minutes. Returns the new version, or
+    None when a demo version was written before (an admin's later edits stand).
+    """
+    marker = DEMO_PRODUCTION_NOTE.split(":")[0]
+    if PromotionPolicy.objects.filter(
+        target=PolicyTarget.PRODUCTION, note__startswith=marker
+    ).exists():
+        return None
+    with transaction.atomic():
+        current = (
+            PromotionPolicy.objects.select_for_update()
+            .filter(target=PolicyTarget.PRODUCTION, is_active=True)
+            .first()
+        )
+        if current is None:
+            raise NotFoundError("no active production policy to start from")
+        rules = {k: getattr(current, k) for k in EDITABLE}
+        rules.update(
+            min_staging_minutes=min_staging_minutes,
+            note=DEMO_PRODUCTION_NOTE.format(minutes=min_staging_minutes),
+        )
+        latest = PromotionPolicy.objects.filter(
+            target=PolicyTarget.PRODUCTION
+        ).aggregate(n=Max("version"))["n"]
+        PromotionPolicy.objects.filter(pk=current.pk).update(is_active=False)
+        policy = PromotionPolicy.objects.create(
+            target=PolicyTarget.PRODUCTION, version=latest + 1, is_active=True, **rules
+        )
+        audit_append(
+            kind=AuditKind.POLICY_CHANGED,
+            actor="system",
+            payload={
+                "target": PolicyTarget.PRODUCTION,
+                "from_version": current.version,
+                "policy": policy.snapshot(),
+                "via": "seed_demo_policy",
+            },
+        )
+    logger.info("demo production policy v%s is active", policy.version)
     return policy

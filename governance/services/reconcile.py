@@ -136,11 +136,17 @@ def alias_out_of_band_check(
 
 
 def registry_model_reconcile(*, name: str) -> tuple[dict, list[dict]]:
-    """Sync one model and check its aliases; returns (changes, out-of-band)."""
-    model, report = registered_model_sync_report(name=name)
-    findings = alias_out_of_band_check(
-        model=model, remote_aliases=report.remote_aliases
-    )
+    """Sync one model and check its aliases; returns (changes, out-of-band).
+
+    One transaction: the sync locks the model row before it settles on
+    MLflow's aliases, and the comparison with the ledger runs under that lock,
+    so an apply (which takes the same lock to record its move) is seen either
+    wholly before or wholly after, never half-way."""
+    with transaction.atomic():
+        model, report = registered_model_sync_report(name=name)
+        findings = alias_out_of_band_check(
+            model=model, remote_aliases=report.remote_aliases
+        )
     return (report.as_dict() if report.changed else {}), findings
 
 

@@ -13,6 +13,7 @@ from core import registry
 from core.exceptions import ApplicationError, ConflictError, NotFoundError
 from governance import permissions
 from governance.choices import (
+    OPEN_STATUSES,
     AuditKind,
     PolicyTarget,
     RequestKind,
@@ -147,8 +148,15 @@ def promotion_request_create(
             )
             _enqueue_checks(request.pk)
     except IntegrityError as exc:
+        existing = (
+            promotion_request_list()
+            .filter(model_version=mv, target=target, status__in=OPEN_STATUSES)
+            .values_list("pk", flat=True)
+            .first()
+        )
         raise ConflictError(
             f"an open request already asks for {model_name} v{mv.version} → {target}",
+            {"request_id": existing} if existing else None,
             code="duplicate_request",
         ) from exc
     logger.info(

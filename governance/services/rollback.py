@@ -153,7 +153,7 @@ def promotion_emergency_rollback(
             expires_at=now + timedelta(hours=hours),
             confirm_by=now + timedelta(hours=hours),
         )
-        evidence, checks_status = evidence_compute(request=request)
+        evidence, checks_status = evidence_compute(request=request, score=False)
         PromotionRequest.objects.filter(pk=request.pk).update(
             evidence=evidence,
             evidence_digest=evidence_digest(evidence),

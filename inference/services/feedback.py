@@ -9,11 +9,15 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core.exceptions import ApplicationError, NotFoundError
 from governance.selectors import model_version_get
-from inference.models import Feedback, FeedbackHistory, PredictionLog
+from inference.choices import PredictionSource
+from inference.models import BatchJob, Feedback, FeedbackHistory, PredictionLog
+from inference.permissions import can_label
+from inference.selectors import log_time_bounds
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +73,8 @@ def _parse_id(value: Any) -> uuid.UUID | None:
 
 
 def feedback_record(*, prediction_id: Any, label: Any, client) -> FeedbackOutcome:
-    """Attach (or replace) the true label of one of the client's predictions."""
+    """Attach (or replace) the true label of a prediction the client may label
+    (``labellable_by``)."""
     outcomes = feedback_bulk_record(
         items=[{"prediction_id": prediction_id, "label": label}], client=client
     )
@@ -88,7 +93,8 @@ def feedback_bulk_record(*, items: list[dict], client) -> list[dict]:
 
     Result per item: ``{"index", "prediction_id", "status"}`` where status is
     ``created``, ``replaced``, ``unchanged`` or ``error`` (then ``error`` holds
-    ``code`` and ``message``). Predictions of other clients are not found.
+    ``code`` and ``message``). Predictions the client may not label
+    (``labellable_by``) are not found.
     """
     limit = settings.INFERENCE["MAX_FEEDBACK_ITEMS"]
     if len(items) > limit:
@@ -132,13 +138,30 @@ def feedback_bulk_record(*, items: list[dict], client) -> list[dict]:
     return results
 
 
+def labellable_by(client) -> Q:
+    """The predictions ``client`` may label: its own, and for the label roles
+    also those of the channels without a caller (the stream consumer and
+    scheduled batch jobs), whoever owns them. Another client's own predictions
+    never."""
+    mine = Q(client_id=client.pk if client is not None else None)
+    if client is None or not can_label(client):
+        return mine
+    scheduled = BatchJob.objects.exclude(schedule_name="").values("pk")
+    return (
+        mine
+        | Q(source=PredictionSource.STREAM)
+        | Q(source=PredictionSource.BATCH, batch_id__in=scheduled)
+    )
+
+
 def _apply(items, results, wanted, client) -> None:
-    owner = client.pk if client is not None else None
+    allowed = labellable_by(client)
     predictions: dict[uuid.UUID, tuple[int, str, int]] = {}
     ids = list(wanted)
     for start in range(0, len(ids), 1000):
+        part = ids[start : start + 1000]
         for pk, pid, name, version in PredictionLog.objects.filter(
-            prediction_id__in=ids[start : start + 1000], client_id=owner
+            allowed, log_time_bounds(part), prediction_id__in=part
         ).values_list("pk", "prediction_id", "model_name", "model_version"):
             predictions[pid] = (pk, name, version)
     existing: dict[int, Feedback] = {}

@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -29,11 +29,19 @@ from core.metrics import (
     PREDICT_REQUESTS,
     PREDICTED_ROWS,
 )
-from inference.choices import PredictionSource
+from inference.choices import PredictionSource, ServedAs
 from inference.groupcommit import group_committer
 from inference.logrows import LogContext, LogRow, log_rows_build
 from inference.logwriter import prediction_logs_insert
 from inference.models import RequestError, StoredResponse
+from inference.services.hybrid import (
+    keyed_answer,
+    keyed_body_extend,
+    keyed_counts,
+    keyed_items_parse,
+    keyed_log_rows,
+    keyed_write_back,
+)
 from inference.services.idempotency import (
     client_scope,
     payload_fingerprint,
@@ -43,6 +51,7 @@ from inference.services.idempotency import (
     stored_responses_find,
 )
 from inference.serving import ServedModel, model_cache
+from inference.serving.policy import serving_grant, tests_admit
 from inference.validation import validate_payload
 
 logger = logging.getLogger(__name__)
@@ -94,18 +103,37 @@ def alias_asked(*, alias: str | None, version: int | None) -> str:
     return "" if version is not None else (alias or "production")
 
 
+class Serving(NamedTuple):
+    """The model to answer with, and the rule that allows it (``ServedAs``)."""
+
+    model: ServedModel
+    served_as: str
+
+
 def served_model_get(
-    *, name: str, alias: str | None = None, version: int | None = None
-) -> ServedModel:
-    """The model a request names: an explicit version, else the alias
-    (production). ``ModelNotFound`` (404) or ``ModelUnavailable`` (503)."""
-    return model_cache().get(name=name, alias=alias, version=version)
+    *, name: str, user: Any, alias: str | None = None, version: int | None = None
+) -> Serving:
+    """The model a caller may be served for an explicit version, else the
+    alias (production): the one place every channel resolves a model, under
+    the serving rules of ``inference.serving.policy`` (``user`` None: a
+    channel without a person, served production only).
+
+    Raises ``AliasNotServed`` (400), ``ServingNotPermitted`` (403),
+    ``ModelTestsFailed`` / ``ModelUntested`` (409), ``ModelNotFound`` (404) or
+    ``ModelUnavailable`` (503)."""
+    grant = serving_grant(user=user, alias=alias, version=version)
+    served = model_cache().get(name=name, alias=grant.alias, version=grant.version)
+    # judged at load time too; again here so a revoked override takes effect
+    # on a version already loaded (a dictionary read for tested versions)
+    overridden = tests_admit(name=served.name, version=served.version, tags=served.tags)
+    return Serving(served, ServedAs.OVERRIDE if overridden else grant.served_as)
 
 
 # ------------------------------------------------------------------- serving
 def prediction_serve(
     *,
     served: ServedModel,
+    served_as: str,
     payload: Any,
     client=None,
     alias: str | None = None,
@@ -118,21 +146,30 @@ def prediction_serve(
     """Validate ``payload`` against ``served``'s signature, predict, log every
     row and return the response body.
 
-    ``served`` comes from ``served_model_get`` for the ``alias`` or
-    ``version`` the caller asked for (both are logged as asked). With
+    ``served`` and ``served_as`` come from ``served_model_get`` for the
+    ``alias`` or ``version`` the caller asked for (both are logged as asked). With
     ``request_id`` the response is stored under ``(scope, request_id)``; a
     repeat gets the stored body (``replayed``) and nothing is predicted or
-    logged again. Raises ``ApplicationError`` subclasses for the client's
-    mistakes (nothing logged).
+    logged again. A keyed body (``inference.services.hybrid``) is answered
+    from the precomputed store where it can, online otherwise. Raises
+    ``ApplicationError`` subclasses for the client's mistakes (nothing logged).
     """
     started = time.perf_counter() if started is None else started
     config = settings.INFERENCE
-    _fmt, rows = validate_payload(
+    # a keyed body (hybrid serving) names rows by entity key
+    items = keyed_items_parse(
         payload,
         served.inputs,
         max_rows=config["MAX_ROWS"],
         max_length=config["MAX_STRING_LENGTH"],
     )
+    if items is None:
+        _fmt, rows = validate_payload(
+            payload,
+            served.inputs,
+            max_rows=config["MAX_ROWS"],
+            max_length=config["MAX_STRING_LENGTH"],
+        )
     asked_alias = alias_asked(alias=alias, version=version)
     scope = scope or client_scope(client)
     logging_on = config["LOG_PREDICTIONS"]
@@ -147,7 +184,12 @@ def prediction_serve(
         if stored is not None:
             return PredictOutcome(stored, served, replayed=True)
 
-    result = served.predict(rows)
+    answer = None
+    if items is None:
+        result = served.predict(rows)
+    else:
+        answer = keyed_answer(served=served, items=items, now=timezone.now())
+        rows, result = answer.rows, answer.result
     prediction_ids = [uuid7() for _ in rows]
     rid = request_id or uuid.uuid4().hex
     body = response_body(
@@ -157,23 +199,38 @@ def prediction_serve(
         prediction_ids=prediction_ids,
         result=result,
     )
+    if answer is not None:
+        keyed_body_extend(body, answer)
     elapsed = time.perf_counter() - started
+    now = timezone.now()
     if logging_on:
-        now = timezone.now()
-        logs = log_rows_build(
-            served=served,
-            rows=rows,
-            result=result,
-            context=LogContext(
-                channel=channel,
-                alias=asked_alias,
-                client_id=client.pk if client is not None and client.pk else None,
-                request_id=rid,
-            ),
-            prediction_ids=prediction_ids,
-            latency_ms=elapsed * 1000 / len(rows),
-            created_at=now,
+        context = LogContext(
+            channel=channel,
+            alias=asked_alias,
+            client_id=client.pk if client is not None and client.pk else None,
+            request_id=rid,
+            served_as=served_as,
         )
+        latency_ms = elapsed * 1000 / len(rows)
+        if answer is None:
+            logs = log_rows_build(
+                served=served,
+                rows=rows,
+                result=result,
+                context=context,
+                prediction_ids=prediction_ids,
+                latency_ms=latency_ms,
+                created_at=now,
+            )
+        else:
+            logs = keyed_log_rows(
+                served=served,
+                answer=answer,
+                context=context,
+                prediction_ids=prediction_ids,
+                latency_ms=latency_ms,
+                created_at=now,
+            )
         stored = None
         if request_id is not None:
             stored = stored_response_build(
@@ -196,13 +253,24 @@ def prediction_serve(
                 if stored is not None:
                     return PredictOutcome(stored, served, replayed=True)
             raise
-    metrics_record(
-        served=served,
-        channel=channel,
-        rows=len(rows),
-        elapsed=elapsed,
-        outliers=sum(result.outlier_flags or ()),
-    )
+    if answer is None:
+        metrics_record(
+            served=served,
+            channel=channel,
+            rows=len(rows),
+            elapsed=elapsed,
+            outliers=sum(result.outlier_flags or ()),
+        )
+    else:
+        keyed_write_back(served=served, answer=answer, computed_at=now)
+        for logged_as, count, outliers in keyed_counts(answer, channel):
+            metrics_record(
+                served=served,
+                channel=logged_as,
+                rows=count,
+                elapsed=elapsed,
+                outliers=outliers,
+            )
     return PredictOutcome(body, served)
 
 
@@ -214,20 +282,32 @@ def prediction_serve_events(
     alias: str | None = None,
     version: int | None = None,
     channel: str = PredictionSource.STREAM,
+    client=None,
 ) -> tuple[list[tuple[str, dict, bool]], dict[str, ApplicationError]]:
     """Serve many keyed requests for one model at once (the stream consumer).
 
     ``events`` are ``(request_id, payload)``. Requests already answered get
     their stored response; invalid ones are returned in ``refused``; the others
     are predicted in one call and logged, with their stored responses, in one
-    transaction. Returns ``([(request_id, body, replayed), ...], refused)``.
+    transaction, under ``client`` (the channel's owner). Returns
+    ``([(request_id, body, replayed), ...], refused)``.
     Raises ``IntegrityError`` when another consumer stored one of the responses
-    meanwhile (then nothing of this call was written).
+    meanwhile (then nothing of this call was written), and the serving rules'
+    errors for the whole group, judged for ``client`` (None: no owner,
+    production only).
     """
     started = time.perf_counter()
-    served = served_model_get(name=name, alias=alias, version=version)
+    served, served_as = served_model_get(
+        name=name, user=client, alias=alias, version=version
+    )
     config = settings.INFERENCE
     asked_alias = alias_asked(alias=alias, version=version)
+    context = LogContext(
+        channel=channel,
+        alias=asked_alias,
+        client_id=client.pk if client is not None and client.pk else None,
+        served_as=served_as,
+    )
     stored = stored_responses_find(scope=scope, request_ids=[rid for rid, _ in events])
     out: list[tuple[str, dict, bool]] = []
     refused: dict[str, ApplicationError] = {}
@@ -280,7 +360,7 @@ def prediction_serve_events(
             served=served,
             rows=rows,
             result=part,
-            context=LogContext(channel=channel, alias=asked_alias, request_id=rid),
+            context=replace(context, request_id=rid),
             prediction_ids=ids,
             latency_ms=per_row_ms,
             created_at=now,

@@ -8,6 +8,13 @@ second prediction. The result is published and the event acknowledged in one
 MULTI/EXEC after the database commit: a crash between the commit and the
 EXEC leaves the event pending, and its redelivery publishes the stored result.
 
+Predictions are logged under the configured owner (``INFERENCE_STREAM_CLIENT``,
+``inference.services.owners``) so that its feedback finds them.
+
+The consumer trims its three streams every ``trim_seconds``
+(``inference.services.stream_retention``): only entries that every group has
+acknowledged, older than the retention, so the streams stay bounded.
+
 Event fields: ``inputs`` (JSON: one row object or a list of rows), optional
 ``model`` (default: the default model), ``alias`` or ``version``. A malformed
 event goes to the dead-letter stream with the reason.
@@ -27,14 +34,16 @@ from django.conf import settings
 from django.db import IntegrityError, close_old_connections, connection
 
 from core.exceptions import ApplicationError, ServiceUnavailableError
+from core.parsers import loads_strict
 from inference.choices import PredictionSource
-from inference.parsers import loads_strict
+from inference.services.owners import channel_owner_get
 from inference.services.predict import (
     prediction_serve,
     prediction_serve_events,
     request_error_record,
     served_model_get,
 )
+from inference.services.stream_retention import stream_trim
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +60,14 @@ class StreamConfig:
     block_ms: int = 1000
     claim_idle_ms: int = 30000
     max_deliveries: int = 5
+    #: username of the account that owns the predictions (blank: none)
+    client: str = ""
+    #: trimming (``inference.services.stream_retention``): handled entries
+    #: older than this go, results and dead letters beyond ``maxlen`` too;
+    #: every ``trim_seconds`` (None: never)
+    retention_ms: int = 3_600_000
+    maxlen: int = 100_000
+    trim_seconds: float | None = 10.0
 
     @classmethod
     def from_settings(cls, **overrides) -> StreamConfig:
@@ -65,6 +82,10 @@ class StreamConfig:
             "batch": config["STREAM_BATCH"],
             "claim_idle_ms": config["STREAM_CLAIM_IDLE_MS"],
             "max_deliveries": config["STREAM_MAX_DELIVERIES"],
+            "client": config["STREAM_CLIENT"],
+            "retention_ms": config["STREAM_RETENTION_SECONDS"] * 1000,
+            "maxlen": config["STREAM_MAXLEN"],
+            "trim_seconds": config["STREAM_TRIM_SECONDS"] or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -77,6 +98,7 @@ class StreamStats:
     dead: int = 0
     reclaimed: int = 0
     errors: int = 0
+    trimmed: int = 0
     started: float = field(default_factory=time.monotonic)
 
 
@@ -127,6 +149,9 @@ class StreamConsumer:
         self.redis = redis_client or redis.Redis.from_url(
             config.redis_url, socket_timeout=10, socket_connect_timeout=5
         )
+        self.owner = channel_owner_get(
+            username=config.client, setting="INFERENCE_STREAM_CLIENT"
+        )
         self.stats = StreamStats()
         self._stopping = False
 
@@ -160,13 +185,22 @@ class StreamConsumer:
         c = self.config
         # our own pending entries first (a restart after a crash under this name)
         self._drain_own_pending()
-        last_claim = 0.0
+        last_claim = last_trim = 0.0
         idle_since = time.monotonic()
         while not self._stopping:
             try:
                 if time.monotonic() - last_claim > max(c.claim_idle_ms / 1000, 1.0) / 2:
                     self._reclaim()
                     last_claim = time.monotonic()
+                if (
+                    c.trim_seconds is not None
+                    and time.monotonic() - last_trim >= c.trim_seconds
+                ):
+                    last_trim = time.monotonic()
+                    try:
+                        self.trim()
+                    except redis.ResponseError:
+                        logger.exception("trimming the streams failed")
                 reply = self.redis.xreadgroup(
                     c.group, c.consumer, {c.input: ">"}, count=c.batch, block=c.block_ms
                 )
@@ -185,6 +219,23 @@ class StreamConsumer:
             ):
                 break
         return self.stats
+
+    def trim(self) -> int:
+        """Trim the input, output and dead-letter streams to the retention;
+        never an event that is pending or not yet delivered to a group."""
+        c = self.config
+        removed = stream_trim(
+            redis_client=self.redis, stream=c.input, retention_ms=c.retention_ms
+        )
+        for stream in (c.output, c.dead_letter):
+            removed += stream_trim(
+                redis_client=self.redis,
+                stream=stream,
+                retention_ms=c.retention_ms,
+                maxlen=c.maxlen,
+            )
+        self.stats.trimmed += removed
+        return removed
 
     def _drain_own_pending(self) -> None:
         c = self.config
@@ -257,6 +308,7 @@ class StreamConsumer:
                     version=version,
                     events=[(eid, event["payload"]) for eid, _f, event in items],
                     scope=self.scope,
+                    client=self.owner,
                 )
             except IntegrityError:
                 done = None
@@ -291,18 +343,24 @@ class StreamConsumer:
             model_name=model,
             status_code=exc.status_code,
             code=exc.code,
+            client=self.owner,
             channel=PredictionSource.STREAM,
         )
         self._dead(eid, fields, f"{exc.code}: {exc.message}")
 
     def _process_one(self, eid: str, fields: dict, event: dict) -> None:
         try:
-            served = served_model_get(
-                name=event["model"], alias=event["alias"], version=event["version"]
+            served, served_as = served_model_get(
+                name=event["model"],
+                user=self.owner,
+                alias=event["alias"],
+                version=event["version"],
             )
             outcome = prediction_serve(
                 served=served,
+                served_as=served_as,
                 payload=event["payload"],
+                client=self.owner,
                 alias=event["alias"],
                 version=event["version"],
                 channel=PredictionSource.STREAM,

@@ -13,6 +13,7 @@ machine.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -34,10 +35,19 @@ ALIASES_FILE = "aliases.json"
 TAG_OUTLIER = "modelgate.outlier_artifact"
 
 
+#: longer quoted names are shortened (file systems refuse names over 255 bytes)
+MAX_FOLDER_CHARS = 120
+
+
 def safe_folder(name: str) -> str:
-    """A folder name for a model name that cannot escape the cache folder."""
-    folder = quote(name, safe="-_")
-    return folder.replace(".", "%2E") or "%00"
+    """A folder name for a model name that cannot escape the cache folder and
+    stays within the file system's name limit (a long name keeps a readable
+    prefix and a hash of the whole name, so two names never share a folder)."""
+    folder = quote(name, safe="-_").replace(".", "%2E") or "%00"
+    if len(folder) > MAX_FOLDER_CHARS:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+        folder = f"{folder[: MAX_FOLDER_CHARS - 34]}~{digest[:32]}"
+    return folder
 
 
 class LocalCopies:
@@ -48,10 +58,21 @@ class LocalCopies:
         self._lock = threading.Lock()
 
     def ensure(self, name: str, version: int) -> Path:
-        """The folder of ``name`` v``version``, downloaded first if absent."""
+        """The folder of ``name`` v``version``, downloaded first if absent
+        (in the helper process when INFERENCE_FETCH_IN_PROCESS is on)."""
         final = self.root / safe_folder(name) / str(version)
         if (final / META_FILE).is_file():
             return final
+        from inference.serving.fetch import fetch_in_process, fetch_in_process_enabled
+
+        if fetch_in_process_enabled():
+            return fetch_in_process(self.root, name, version)
+        return self.download(name, version)
+
+    def download(self, name: str, version: int) -> Path:
+        """Download ``name`` v``version`` unless another process of this
+        machine did meanwhile; returns its folder."""
+        final = self.root / safe_folder(name) / str(version)
         # one download per machine: the others wait for it and use its copy
         with file_lock(final.parent / f".{version}.lock"):
             if (final / META_FILE).is_file():
@@ -100,6 +121,12 @@ class LocalCopies:
                     str(outlier_dir.relative_to(tmp)) if outlier_dir else None
                 ),
             }
+            if not (model_dir / "MLmodel").is_file():
+                # a copy without its MLmodel file could never be loaded, and
+                # meta.json would mark it complete for every later process
+                raise ModelUnavailable(
+                    f"the download of {name} v{version} is incomplete (no MLmodel)"
+                )
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
             try:
                 os.rename(tmp, final)
@@ -111,6 +138,11 @@ class LocalCopies:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return final
+
+    @staticmethod
+    def tags(folder: Path) -> dict[str, str]:
+        """The MLflow tags of the version downloaded into ``folder``."""
+        return json.loads((folder / META_FILE).read_text()).get("tags") or {}
 
     def aliases(self) -> dict[str, dict[str, int]]:
         """``{name: {alias: version}}`` as last recorded on this machine."""

@@ -79,6 +79,9 @@ class ServedModel:
     fast_proba: Any | None = None  # inference.fastpath, when verified at load
     fast_rows: Any | None = None  # inference.linearpath, when verified at load
     loaded_at: float = field(default_factory=time.time)
+    #: the first row of the version's logged input example (the try page's
+    #: prefill), or None when it logged none
+    example: dict | None = None
 
     @property
     def field_names(self) -> list[str]:
@@ -196,6 +199,8 @@ def served_model_build(folder: Path) -> ServedModel:
         raw=local.raw is not None,
         scorer=scorer,
     )
+    examples = input_example_rows(folder, served.field_names)
+    served.example = examples[0] if examples else None
     if served.raw:
         from inference.fastpath import compile_predict_proba, verified
         from inference.linearpath import compile_linear_rows, verified_rows
@@ -217,14 +222,9 @@ def sample_rows(served: ServedModel, folder: Path) -> list[list[dict]]:
     (rows of its own domain), and rows made from the signature (text of the
     shapes in ``SHAPE_TEXTS``, numbers and booleans of several values)."""
     samples = []
-    for example in folder.rglob("input_example.json"):
-        try:
-            data = json.loads(example.read_text())
-            rows = _example_rows(data, served.field_names)
-            if rows:
-                samples.append(rows)
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
+    rows = input_example_rows(folder, served.field_names)
+    if rows:
+        samples.append(rows)
     synthetic = []
     for i, text in enumerate(SHAPE_TEXTS):
         row = {}
@@ -239,6 +239,21 @@ def sample_rows(served: ServedModel, folder: Path) -> list[list[dict]]:
     samples.append(synthetic)
     samples.append(synthetic[:1])
     return samples
+
+
+def input_example_rows(folder: Path, names: list[str]) -> list[dict]:
+    """The rows of the version's logged input example (``input_example.json``
+    in its local copy), keeping the signature's fields; [] without one."""
+    for example in folder.rglob("input_example.json"):
+        try:
+            rows = _example_rows(json.loads(example.read_text()), names)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        wanted = set(names)
+        rows = [{k: v for k, v in row.items() if k in wanted} for row in rows]
+        if rows:
+            return rows
+    return []
 
 
 def _example_rows(data: Any, names: list[str]) -> list[dict]:

@@ -7,6 +7,7 @@ score actually used, so a stored summary explains every verdict.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import pandas as pd
@@ -80,17 +81,18 @@ def column_drift(
 
 
 def drift_table(
-    reference: pd.DataFrame,
+    reference: pd.DataFrame | Mapping[str, pd.Series],
     current: pd.DataFrame,
     specs: list[ColumnSpec],
     *,
     min_rows: int = 1,
 ) -> list[ColumnDrift]:
-    """Drift of every column of ``specs`` present on both sides."""
+    """Drift of every column of ``specs`` present on both sides (the
+    reference as a frame or as series by column name)."""
     out = []
     for spec in specs:
         ref_name = spec.reference_name or spec.name
-        if ref_name not in reference.columns or spec.name not in current.columns:
+        if ref_name not in reference or spec.name not in current.columns:
             out.append(
                 ColumnDrift(
                     column=spec.name,

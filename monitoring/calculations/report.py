@@ -21,7 +21,7 @@ from monitoring.calculations.drift import (
     drift_share,
     drift_table,
 )
-from monitoring.calculations.methods import CAT, NUM, TEXT
+from monitoring.calculations.methods import CAT, NUM, TEXT, finite
 from monitoring.calculations.quality import data_quality
 
 SUMMARY_VERSION = 1
@@ -82,18 +82,29 @@ def _descriptors(
     return described
 
 
+def _vocabulary(reference: pd.DataFrame, config: ReportConfig) -> set[str] | None:
+    """The word list of the text descriptors: the model's, or the
+    reference's words seen at least twice."""
+    texts = _text_columns(config)
+    if not texts or config.vocabulary is not None:
+        return config.vocabulary
+    return textstats.vocabulary(
+        pd.concat([reference[c] for c in texts if c in reference]).astype(str),
+        min_count=2,
+    )
+
+
 def _with_descriptors(
-    reference: pd.DataFrame, current: pd.DataFrame, config: ReportConfig
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    config: ReportConfig,
+    vocab: set[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    texts = [c for c, k in config.feature_kinds.items() if k == TEXT]
+    texts = _text_columns(config)
     if not texts:
         return reference, current, []
-    vocab = config.vocabulary
     if vocab is None:
-        vocab = textstats.vocabulary(
-            pd.concat([reference[c] for c in texts if c in reference]).astype(str),
-            min_count=2,
-        )
+        vocab = _vocabulary(reference, config)
     ref_parts, cur_parts, names = [reference], [current], []
     for column in texts:
         if column not in reference.columns or column not in current.columns:
@@ -104,6 +115,70 @@ def _with_descriptors(
         ref_parts.append(ref_d)
         cur_parts.append(cur_d)
     return pd.concat(ref_parts, axis=1), pd.concat(cur_parts, axis=1), names
+
+
+def _text_columns(config: ReportConfig) -> list[str]:
+    return [c for c, k in config.feature_kinds.items() if k == TEXT]
+
+
+def reference_statistics(reference: pd.DataFrame, config: ReportConfig) -> dict:
+    """What the drift tests need of the reference side, computed once per
+    (version, method configuration) and reused by every report: each tested
+    column's values as its method reads them (missing values dropped;
+    numeric columns sorted, categorical ones as value counts, text columns
+    as the sample the domain classifier is fitted on), the text descriptors
+    included. JSON-able, so it can be stored; ``reference_columns`` turns it
+    back into series."""
+    vocab = _vocabulary(reference, config)
+    described, _unused, descriptor_columns = _with_descriptors(
+        reference, reference.iloc[:0], config, vocab
+    )
+    proba = f"proba_{config.positive_class}" if config.positive_class else None
+    specs = column_specs(
+        config, descriptor_columns, proba if proba in reference.columns else None
+    )
+    texts = text_sample(described, config)
+    columns: dict[str, dict] = {}
+    for spec in specs:
+        name = spec.reference_name or spec.name
+        if name not in described.columns:
+            continue
+        if spec.kind == TEXT:
+            values = finite(texts[name], TEXT).astype(str)
+            columns[name] = {"kind": TEXT, "values": values.tolist()}
+        elif spec.kind == NUM:
+            values = np.sort(finite(described[name], NUM).to_numpy(dtype=float))
+            columns[name] = {"kind": NUM, "values": values.tolist()}
+        else:
+            counts = finite(described[name], spec.kind).value_counts()
+            columns[name] = {
+                "kind": spec.kind,
+                "counts": [[_plain(v), int(n)] for v, n in counts.items()],
+            }
+    return {
+        "columns": columns,
+        "descriptor_columns": descriptor_columns,
+        "vocabulary": sorted(vocab) if vocab is not None else None,
+    }
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+def reference_columns(statistics: dict) -> dict[str, pd.Series]:
+    """The reference series of ``reference_statistics`` (each method's
+    input: the same values, the same counts)."""
+    out = {}
+    for name, column in statistics["columns"].items():
+        if "counts" in column:
+            values = [v for v, n in column["counts"] for _ in range(n)]
+            out[name] = pd.Series(values, dtype=object, name=name)
+        elif column["kind"] == NUM:
+            out[name] = pd.Series(column["values"], dtype=float, name=name)
+        else:
+            out[name] = pd.Series(column["values"], dtype=object, name=name)
+    return out
 
 
 def drift_inputs(
@@ -178,8 +253,13 @@ def report_compute(
     *,
     rows_in_window: int | None = None,
     progress=None,
+    reference_stats: dict | None = None,
 ) -> dict:
-    """The summary of one window (see docs/monitoring.md, "Reading a report")."""
+    """The summary of one window (see docs/monitoring.md, "Reading a report").
+
+    ``reference_stats`` (``reference_statistics`` of this reference and
+    configuration, usually stored) saves describing and preparing the
+    reference side again; the verdicts are the same with or without it."""
     step = progress or (lambda _pct, _msg: None)
     rows = len(current)
     summary: dict = {
@@ -199,24 +279,36 @@ def report_compute(
         return summary
 
     step(30, "text descriptors")
-    reference, current, specs = drift_inputs(reference, current, config)
+    if reference_stats is None:
+        reference_stats = reference_statistics(reference, config)
+    ref_columns = reference_columns(reference_stats)
+    vocab = reference_stats.get("vocabulary")
+    _unused, current, _names = _with_descriptors(
+        reference.iloc[:0], current, config, set(vocab) if vocab is not None else None
+    )
+    proba_column = (
+        f"proba_{config.positive_class}"
+        if config.positive_class and f"proba_{config.positive_class}" in current.columns
+        else None
+    )
+    specs = column_specs(config, reference_stats["descriptor_columns"], proba_column)
     labelled = (
         current[current["label"].notna()] if "label" in current.columns else current[:0]
     )
 
     step(40, "feature and prediction drift")
     plain = [s for s in specs if s.kind != TEXT and s.group != LABEL]
-    results = drift_table(reference, current, plain, min_rows=config.min_rows)
+    results = drift_table(ref_columns, current, plain, min_rows=config.min_rows)
 
     text_specs = [s for s in specs if s.kind == TEXT]
     if text_specs:
         step(60, "text drift (domain classifier)")
-        ref_t, cur_t = text_sample(reference, config), text_sample(current, config)
-        results += drift_table(ref_t, cur_t, text_specs, min_rows=config.min_rows)
+        cur_t = text_sample(current, config)
+        results += drift_table(ref_columns, cur_t, text_specs, min_rows=config.min_rows)
 
     label_specs = [s for s in specs if s.group == LABEL]
     if len(labelled) >= config.min_labels:
-        results += drift_table(reference, labelled, label_specs, min_rows=1)
+        results += drift_table(ref_columns, labelled, label_specs, min_rows=1)
 
     step(75, "performance, outliers, data quality")
     share = drift_share(results, (FEATURE, DESCRIPTOR))

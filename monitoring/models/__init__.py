@@ -2,7 +2,7 @@
 
 from monitoring.models.alerts import Alert, AlertRule
 from monitoring.models.monitors import Monitor
-from monitoring.models.reports import PerformanceWindow, Report
+from monitoring.models.reports import PerformanceWindow, ReferenceStatistics, Report
 from monitoring.models.rollups import RollupWatermark, TrafficRollup
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "AlertRule",
     "Monitor",
     "PerformanceWindow",
+    "ReferenceStatistics",
     "Report",
     "RollupWatermark",
     "TrafficRollup",

@@ -105,7 +105,7 @@ class Report(BaseModel):
         upload_to="monitoring/reports/",
         blank=True,
         max_length=255,
-        help_text="Evidently's HTML report (bounded sample), under MEDIA_ROOT.",
+        help_text="Evidently's HTML report (bounded sample), in the shared storage.",
     )
     rows = models.PositiveIntegerField(
         default=0, help_text="Predictions analysed (after sampling)."
@@ -215,3 +215,43 @@ class PerformanceWindow(BaseModel):
         return (
             f"{self.monitor} v{self.model_version} {self.window_start:%Y-%m-%d %H:%M}"
         )
+
+
+class ReferenceStatistics(models.Model):
+    """The reference side of the drift tests of one model version under one
+    method configuration (``monitoring.calculations.report.
+    reference_statistics``): computed by the first report that needs it and
+    read by every later one; a changed configuration has another key."""
+
+    model_name = models.CharField(
+        max_length=256,
+        help_text="Registered model whose reference sample this describes.",
+    )
+    model_version = models.PositiveIntegerField(
+        help_text="Version whose reference sample this describes.",
+    )
+    config_key = models.CharField(
+        max_length=64,
+        help_text="SHA-256 of the drift configuration the statistics depend on.",
+    )
+    statistics = models.JSONField(
+        help_text="Prepared reference values per tested column, and the "
+        "descriptor columns and vocabulary of text features.",
+    )
+    created_at = models.DateTimeField(
+        auto_now_add=True,
+        help_text="When the statistics were computed.",
+    )
+
+    class Meta:
+        ordering = ["model_name", "model_version", "-created_at"]
+        verbose_name_plural = "reference statistics"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_name", "model_version", "config_key"],
+                name="uniq_reference_statistics",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} v{self.model_version} ({self.config_key[:8]})"

@@ -11,6 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.exceptions import ApplicationError, ConflictError
+from core.signals import alert_opened
 from monitoring.calculations import rules
 from monitoring.choices import ACTIVE_ALERT_STATUSES, AlertStatus
 from monitoring.models import Alert, AlertRule, Monitor, Report
@@ -73,6 +74,22 @@ def _notify(alert_id: int, event: str) -> None:
     transaction.on_commit(publish)
 
 
+def _announce_opened(alert: Alert, rule: AlertRule) -> None:
+    """Tell other apps (retraining policies) of the new alert, after commit."""
+    payload = {
+        "alert_id": alert.pk,
+        "model_name": alert.model_name,
+        "model_version": alert.model_version,
+        "kind": rule.kind,
+        "severity": alert.severity,
+        "title": alert.title,
+        "value": alert.value,
+    }
+    transaction.on_commit(
+        lambda: alert_opened.send_robust(sender=Alert, **payload), robust=True
+    )
+
+
 def alert_fire(
     *,
     rule: AlertRule,
@@ -109,6 +126,7 @@ def alert_fire(
         return active.get(), False
     logger.warning("alert %s opened: %s", alert.pk, alert.title)
     _notify(alert.pk, "opened")
+    _announce_opened(alert, rule)
     _schedule_governance_checks(alert.model_name)
     return alert, True
 

@@ -21,6 +21,7 @@ from monitoring.services.monitors import (
     reference_sample_load,
     reference_vocabulary,
 )
+from monitoring.services.reference import reference_statistics_get
 
 logger = logging.getLogger(__name__)
 
@@ -98,8 +99,21 @@ def report_data_compute(*, report: Report, progress: Progress) -> dict:
         end=report.window_end,
     )
     config = report_config(monitor=monitor, target=target, reference=sample)
+    comparison = reference is not sample
     summary = report_compute(
-        reference, current, config, rows_in_window=total, progress=progress
+        reference,
+        current,
+        config,
+        rows_in_window=total,
+        progress=progress,
+        reference_stats=None
+        if comparison
+        else reference_statistics_get(
+            model_name=target.model_name,
+            model_version=target.version,
+            config=config,
+            reference=sample,
+        ),
     )
     summary.update(
         {

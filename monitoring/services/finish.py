@@ -12,6 +12,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from governance.selectors import audit_chain_head
 from monitoring.choices import ReportKind, ReportStatus
 from monitoring.models import Report
 
@@ -61,6 +62,8 @@ def _digest_context(report: Report) -> dict:
             report.monitor.alerts.filter(status__in=["open", "acknowledged"])[:10]
         ),
         "url": report_url(report),
+        # the mail is also a copy of the audit chain head outside the database
+        "audit_head": audit_chain_head(),
     }
 
 

@@ -20,10 +20,10 @@ import logging
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
-from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.templatetags.static import static
 from django.urls import reverse
 
@@ -33,6 +33,9 @@ from monitoring.calculations.report import ReportConfig, drift_inputs, text_samp
 from monitoring.models import Report
 
 logger = logging.getLogger(__name__)
+
+# the folder of Report.html_file's upload_to
+REPORTS_FOLDER = "monitoring/reports"
 
 
 @dataclass
@@ -211,9 +214,9 @@ def html_report_write(
     config: ReportConfig,
     summary: dict,
 ) -> str:
-    """Evidently's HTML of a computed report, saved under MEDIA_ROOT with a
-    header linking back to the report; returns the path relative to
-    MEDIA_ROOT."""
+    """Evidently's HTML of a computed report, with a header linking back to
+    the report, saved in the shared storage (the "default" storage, which the
+    web hosts serve it from); returns its name there."""
     data = evidently_input(reference, current, config, summary)
     snapshot = evidently_snapshot(data, drift_share=config.drift_share_limit)
     seen = evidently_verdicts(snapshot)
@@ -224,16 +227,13 @@ def html_report_write(
             seen["drifted"],
             summary.get("feature_drift", {}).get("drifted"),
         )
-    relative = Path("monitoring") / "reports" / f"report-{report.pk}.html"
-    path = Path(settings.MEDIA_ROOT) / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    snapshot.save_html(str(tmp))
-    page = tmp.read_text(encoding="utf-8")
+    page = snapshot.get_html_str(as_iframe=False)
     body = re.search(r"<body[^>]*>", page)
     at = body.end() if body else 0
     page = page[:at] + _header(report, data, summary, seen) + page[at:]
     page = page.replace("</head>", _favicon() + "</head>", 1)
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
-    return str(relative)
+    name = f"{REPORTS_FOLDER}/report-{report.pk}.html"
+    # a report computed again replaces its page (a storage would otherwise
+    # keep the old one and pick a new name beside it)
+    default_storage.delete(name)
+    return default_storage.save(name, ContentFile(page.encode("utf-8")))

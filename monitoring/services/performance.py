@@ -9,11 +9,13 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from core.db import oldest_open_transaction_start
 from inference import selectors as inference_selectors
 from monitoring.calculations.performance import performance_summary
 from monitoring.calculations.windows import window_floor
 from monitoring.models import Monitor, PerformanceWindow, RollupWatermark
 from monitoring.services.monitors import monitor_target
+from monitoring.services.rollups import commit_horizon
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +60,19 @@ def performance_window_refresh(
 
 def performance_late_labels_refresh(*, now: datetime | None = None) -> int:
     """Recompute the windows (within the look-back) whose labels changed since
-    the last run, per monitor. Returns the number of windows recomputed."""
+    the last run, per monitor. Returns the number of windows recomputed.
+
+    Labels are found by the time they were written, which is not the order in
+    which they commit: a bulk feedback call stamps its rows at its start and
+    commits later. So every run reads changes up to ``now`` (labels show at
+    once) but moves the watermark only to the commit horizon, held before the
+    start of any transaction still open; what lies after it is read again by
+    the next run, and a label committed late is never passed over.
+    """
     now = now or timezone.now()
     lookback = now - timedelta(days=settings.MONITORING["PERFORMANCE_LOOKBACK_DAYS"])
+    open_since = oldest_open_transaction_start()
+    horizon = commit_horizon(now=min(now, open_since) if open_since else now)
     done = 0
     for monitor in Monitor.objects.filter(enabled=True):
         mark, _ = RollupWatermark.objects.get_or_create(name=f"labels:{monitor.pk}")
@@ -87,7 +99,8 @@ def performance_late_labels_refresh(*, now: datetime | None = None) -> int:
                 )
                 raise
             done += 1
-        RollupWatermark.objects.filter(pk=mark.pk).update(last_time=now)
+        if mark.last_time is None or horizon > mark.last_time:
+            RollupWatermark.objects.filter(pk=mark.pk).update(last_time=horizon)
     if done:
         logger.info("late labels: recomputed %d performance windows", done)
     return done

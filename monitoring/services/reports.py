@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -351,16 +350,25 @@ def _finish(report: Report) -> None:
 
 def report_execute(*, report_id: int) -> Outcome:
     """Run one delivery of the report job (see the module docstring)."""
-    from monitoring.services.compute import report_data_compute
-    from monitoring.services.html_report import html_report_write
-
-    started = time.perf_counter()
     report, token = _claim(report_id)
     if not token:
         if report.status == ReportStatus.SUCCEEDED:
             _finish(report)
         return Outcome(report_id, report.status, False)
 
+    with metrics.job_timed(TASK_NAME) as timer:
+        outcome = _report_compute(report, token)
+        if outcome.status == ReportStatus.FAILED:
+            timer.failed()
+    return outcome
+
+
+def _report_compute(report: Report, token: str) -> Outcome:
+    """Compute and store a claimed report, then its follow-ups."""
+    from monitoring.services.compute import report_data_compute
+    from monitoring.services.html_report import html_report_write
+
+    report_id = report.pk
     progress = _progress_writer(report_id, token)
     try:
         summary = report_data_compute(report=report, progress=progress)
@@ -381,10 +389,6 @@ def report_execute(*, report_id: int) -> Outcome:
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         status = _release_after_error(report, token, error)
-        metrics.JOB_FAILURES.labels(TASK_NAME).inc()
-        metrics.JOB_DURATION.labels(TASK_NAME, "error").observe(
-            time.perf_counter() - started
-        )
         logger.exception(
             "report %s (%s) attempt %s failed: %s",
             report_id,
@@ -403,9 +407,6 @@ def report_execute(*, report_id: int) -> Outcome:
             "report %s: claim lost before storing; result dropped", report_id
         )
         return Outcome(report_id, ReportStatus.RUNNING, False)
-    metrics.JOB_DURATION.labels(TASK_NAME, "success").observe(
-        time.perf_counter() - started
-    )
     report.refresh_from_db()
     logger.info(
         "report %s done: %s rows, drift share %s, %s",

@@ -152,13 +152,19 @@ def _prediction_deltas(traffic: list[dict], labels: list[dict]) -> dict[tuple, d
     return rows
 
 
+def commit_horizon(*, now: datetime) -> datetime:
+    """The time before which rows are taken as committed: ``now`` less the
+    rollup lag (also the allowance for clock differences between hosts)."""
+    return now - timedelta(seconds=settings.MONITORING["ROLLUP_LAG_SECONDS"])
+
+
 def rollups_update_predictions(*, now: datetime | None = None) -> int:
     """Consume new log rows into the rollups; returns the rows consumed."""
     from inference import selectors as inference_selectors
 
     now = now or timezone.now()
     conf = settings.MONITORING
-    horizon = now - timedelta(seconds=conf["ROLLUP_LAG_SECONDS"])
+    horizon = commit_horizon(now=now)
     consumed = 0
     while True:
         with transaction.atomic():
@@ -185,8 +191,7 @@ def rollups_update_errors(*, now: datetime | None = None) -> int:
     from inference.selectors import request_error_minute_counts
 
     now = now or timezone.now()
-    lag = timedelta(seconds=settings.MONITORING["ROLLUP_LAG_SECONDS"])
-    end = (now - lag).replace(second=0, microsecond=0)
+    end = commit_horizon(now=now).replace(second=0, microsecond=0)
     with transaction.atomic():
         mark, _ = RollupWatermark.objects.get_or_create(name=ERROR_MARK)
         mark = RollupWatermark.objects.select_for_update().get(pk=mark.pk)

@@ -3,6 +3,15 @@ optionally drifting, so a fresh install shows dashboards and reports.
 
 Inputs are drawn from the version's reference sample (drifted on request),
 predictions come from the real model and outliers from its real detector.
+Two kinds of drift:
+
+- ``shift``: spam words appended to messages (numbers moved by a share of
+  their spread), labels flipped at random: the inputs drift, nothing new to
+  learn;
+- ``new-spam``: a share of the messages replaced by a spam campaign the
+  model never saw (parcel fees, wallet checks, "hi mum" scams), labelled
+  spam: the kind of change retraining on fresh labels fixes
+  (docs/continuous-training.md, the demo).
 This is a demo and test tool: it writes the log directly in bulk, which the
 serving path never does.
 """
@@ -11,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from core import registry
+from core.ids import uuid7
 from core.ml.outliers import OutlierDetector
 from monitoring.services.monitors import (
     Target,
@@ -28,6 +37,39 @@ from monitoring.services.monitors import (
 logger = logging.getLogger(__name__)
 
 SPAM_WORDS = ["WIN", "FREE", "prize", "£1000", "claim", "www.win-now.com", "txt 80082"]
+SCENARIOS = ("shift", "new-spam")
+# A campaign of the 2020s: none of its wording is in the 2012 SMS corpus.
+CAMPAIGN = [
+    "Your parcel {ref} is held at the depot. Pay the {fee} release fee at "
+    "{site} within 24h or it is returned",
+    "Hi {who}, I dropped my phone, this is my new number {phone}. Can you send "
+    "{amount} for my rent today? I'll pay you back {day}",
+    "Wallet alert: unusual login on your account {ref}. Verify your recovery "
+    "phrase at {site} to avoid suspension",
+    "Your {bank} payee {ref} was added {day}. If this was not you, secure your "
+    "account now at {site}",
+    "Customs notice: a {fee} duty is due on delivery {ref}. Settle it at {site}",
+]
+SITES = ["parcel-release.info", "secure-verify.net", "wallet-check.app",
+         "acct-protect.co", "duty-pay.org", "redeliver-now.com"]  # fmt: skip
+BANKS = ["NatWest", "Lloyds", "Barclays", "Monzo", "Revolut", "HSBC"]
+DAYS = ["today", "tomorrow", "on Friday", "at 10:42", "on Monday"]
+
+
+def campaign_message(rng) -> str:
+    """One message of the new spam campaign (varied, so no two repeat)."""
+    template = CAMPAIGN[int(rng.integers(len(CAMPAIGN)))]
+    letter = str(rng.choice(list("ABCDEFGHJKLMNPRSTUVWXYZ")))
+    return template.format(
+        ref=f"{letter}{int(rng.integers(10**6, 10**7))}",
+        fee=f"£{rng.integers(1, 4)}.{int(rng.integers(10, 99))}",
+        amount=f"£{int(rng.integers(8, 60)) * 10}",
+        site=str(rng.choice(SITES)),
+        bank=str(rng.choice(BANKS)),
+        day=str(rng.choice(DAYS)),
+        who=str(rng.choice(["mum", "dad", "mom"])),
+        phone=f"07{int(rng.integers(10**8, 10**9))}",
+    )
 
 
 def _drift(
@@ -48,6 +90,18 @@ def _drift(
     return frame
 
 
+def _campaign_column(kinds: dict[str, str], target: Target) -> str:
+    texts = [c for c, k in kinds.items() if k == "text"]
+    if len(texts) != 1:
+        raise ValueError(
+            f"the new-spam scenario needs a model with one text input; "
+            f"{target.model_name} has {len(texts)}"
+        )
+    if "spam" not in set(map(str, reference_sample_load(target=target)["target"])):
+        raise ValueError(f"{target.model_name} has no 'spam' class")
+    return texts[0]
+
+
 def traffic_simulate(
     *,
     target: Target,
@@ -59,8 +113,10 @@ def traffic_simulate(
     drift_strength: float,
     label_share: float,
     seed: int = 0,
+    scenario: str = "shift",
 ) -> int:
-    """Write predictions of ``target`` spread over ``[start, end)``; returns rows."""
+    """Write predictions of ``target`` spread over ``[start, end)``; returns rows.
+    From ``drift_from`` on, the traffic drifts as ``scenario`` says."""
     from inference.models import Feedback, PredictionLog
 
     rng = np.random.default_rng(seed)
@@ -74,12 +130,18 @@ def traffic_simulate(
     times = [start + timedelta(seconds=float(s)) for s in np.sort(
         rng.uniform(0, (end - start).total_seconds(), total)
     )]  # fmt: skip
-    if drift_from is not None:
-        drifted = np.array([t >= drift_from for t in times])
-        if drifted.any():
-            frame.loc[drifted, features] = _drift(
-                frame.loc[drifted, features], kinds, drift_strength, rng
-            ).to_numpy()
+    drifted = np.array([drift_from is not None and t >= drift_from for t in times])
+    if scenario == "new-spam" and drifted.any():
+        text = _campaign_column(kinds, target)
+        campaign = drifted & (rng.random(total) < drift_strength)
+        frame.loc[campaign, text] = [
+            campaign_message(rng) for _ in campaign.nonzero()[0]
+        ]
+        frame.loc[campaign, "target"] = "spam"
+    elif drifted.any():
+        frame.loc[drifted, features] = _drift(
+            frame.loc[drifted, features], kinds, drift_strength, rng
+        ).to_numpy()
     with tempfile.TemporaryDirectory() as tmp:
         model = registry.model_load(
             registry.version_download(target.model_name, target.version, Path(tmp))
@@ -104,7 +166,7 @@ def traffic_simulate(
         values = inputs.iloc[i].to_dict()
         rows.append(
             PredictionLog(
-                prediction_id=uuid.uuid4(),
+                prediction_id=uuid7(at=times[i]),
                 model_name=target.model_name,
                 model_version=target.version,
                 alias="production",
@@ -131,11 +193,7 @@ def traffic_simulate(
         if rng.random() >= label_share:
             continue
         truth = str(frame["target"].iloc[i])
-        if (
-            drift_from is not None
-            and times[i] >= drift_from
-            and rng.random() < drift_strength / 2
-        ):
+        if scenario == "shift" and drifted[i] and rng.random() < drift_strength / 2:
             truth = next((c for c in classes if c != truth), truth)
         labels.append(Feedback(prediction=row, label=truth))
     Feedback.objects.bulk_create(labels, batch_size=2000)

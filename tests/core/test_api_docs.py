@@ -3,7 +3,7 @@
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
-APPS = {"inference", "governance", "monitoring"}
+APPS = {"inference", "governance", "monitoring", "trainer"}
 
 
 def test_every_operation_is_tagged_with_its_app():
@@ -20,10 +20,12 @@ def test_every_operation_is_tagged_with_its_app():
     assert by_app == APPS
     assert tags[("/api/monitoring/alerts/", "get")] == ["monitoring"]
     assert tags[("/invocations", "post")] == ["inference"]
+    assert tags[("/api/retraining/models/{name}/runs/", "post")] == ["trainer"]
     assert [t["name"] for t in schema["tags"]] == [
         "inference",
         "governance",
         "monitoring",
+        "trainer",
     ]
 
 

@@ -44,3 +44,19 @@ def test_numeric_detector_flags_far_points():
     assert detector.flag(detector.score(far))[0]
     flagged = detector.flag(detector.score(frame)).mean()
     assert 0.0 < flagged <= 0.02
+
+
+def test_frame_hash_survives_a_parquet_round_trip_and_sees_every_change(tmp_path):
+    from core.ml.evaluation import frame_sha256
+
+    frame = pd.DataFrame(
+        {"message": ["hi", "WIN £900"], "x": [1.5, float("nan")], "label": ["a", "b"]}
+    )
+    frame.to_parquet(tmp_path / "set.parquet")
+    again = pd.read_parquet(tmp_path / "set.parquet")
+
+    assert frame_sha256(again) == frame_sha256(frame)
+    changed = frame.copy()
+    changed.loc[1, "label"] = "a"
+    for other in (changed, frame.iloc[::-1], frame.rename(columns={"x": "y"})):
+        assert frame_sha256(other) != frame_sha256(frame)

@@ -36,7 +36,7 @@ def test_a_body_over_the_cap_gets_413_json_and_never_reaches_the_app():
     assert status.startswith("413")
     assert headers["Content-Type"] == "application/json"
     error = json.loads(body)["error"]
-    assert error["code"] == "request_too_large"
+    assert error["code"] == "payload_too_large"
     assert "1001" in error["message"] and "1000" in error["message"]
 
 
@@ -44,7 +44,7 @@ def test_a_malformed_length_gets_400():
     for length in ("abc", "-5", "1e9"):
         status, _, body = call(body_limit(inner, 1000), length)
         assert status.startswith("400"), length
-        assert json.loads(body)["error"]["code"] == "bad_request"
+        assert json.loads(body)["error"]["code"] == "malformed_request"
 
 
 def test_the_production_application_is_wrapped():

@@ -172,3 +172,44 @@ def mlflow_reachable_by_name(objects) -> list[str]:
 
 
 ALL.append(mlflow_reachable_by_name)
+
+
+#: The Celery queues (config/settings/base.py: CELERY_QUEUES_BY_APP and the
+#: default queue).
+QUEUES = {"celery", "governance", "monitoring", "serving", "training"}
+#: Queues of long jobs (reports, retraining) a governance pool must not share.
+LONG_QUEUES = {"monitoring", "training"}
+
+
+def worker_queues(command: list[str]) -> set[str] | None:
+    """The queues a ``celery worker`` command consumes (None: every one)."""
+    if "worker" not in command or "celery" not in command[0]:
+        return None
+    for flag in ("--queues", "-Q"):
+        if flag in command:
+            return set(command[command.index(flag) + 1].split(","))
+    return set(QUEUES)
+
+
+def worker_pools(objects) -> list[str]:
+    """Every queue has a pool, and governance jobs never share a pool with
+    the long jobs (monitoring reports, retraining)."""
+    pools = {}
+    for obj in objects:
+        spec = pod_spec(obj)
+        if obj["kind"] != "Deployment" or spec is None:
+            continue
+        queues = worker_queues(spec["containers"][0].get("command", []))
+        if queues is not None:
+            pools[obj["metadata"]["name"]] = queues
+    problems = []
+    consumed = set().union(*pools.values()) if pools else set()
+    problems += [f"no worker consumes the {q} queue" for q in sorted(QUEUES - consumed)]
+    for name, queues in pools.items():
+        if "governance" in queues and queues & LONG_QUEUES:
+            long_jobs = ", ".join(sorted(queues & LONG_QUEUES))
+            problems.append(f"{name} runs governance and {long_jobs} jobs in one pool")
+    return problems
+
+
+ALL.append(worker_pools)

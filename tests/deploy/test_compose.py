@@ -54,6 +54,28 @@ def test_worker_and_stream_serve_their_own_metrics(service):
     assert SERVICES[service]["environment"]["MONITORING_METRICS_PORT"] == "9100"
 
 
+def test_a_worker_pool_per_queue_and_governance_apart_from_reports():
+    from tests.deploy.invariants import LONG_QUEUES, QUEUES, worker_queues
+
+    pools = {
+        name: worker_queues(SERVICES[name]["command"])
+        for name in SERVICES
+        if isinstance(SERVICES[name].get("command"), list)
+        and worker_queues(SERVICES[name]["command"]) is not None
+    }
+    assert set(pools) == {
+        "worker",
+        "worker-monitoring",
+        "worker-serving",
+        "worker-training",
+    }
+    assert set().union(*pools.values()) == QUEUES
+    assert not any("governance" in q and q & LONG_QUEUES for q in pools.values())
+    for name in pools:  # each pool answers its healthcheck and serves metrics
+        assert "-d worker@$$(hostname)" in _healthcheck(name)
+        assert SERVICES[name]["environment"]["MONITORING_METRICS_PORT"] == "9100"
+
+
 def test_no_service_publishes_beyond_loopback():
     for name, service in SERVICES.items():
         for port in service.get("ports", []):

@@ -95,6 +95,18 @@ def _worker_as_root(objects):
     container["securityContext"]["runAsUser"] = 0
 
 
+def _one_pool_for_all_queues(objects):
+    container = pod_spec(find(objects, "Deployment", "modelgate-worker"))["containers"][
+        0
+    ]
+    at = container["command"].index("--queues")
+    del container["command"][at : at + 2]
+
+
+def _no_serving_pool(objects):
+    objects.remove(find(objects, "Deployment", "modelgate-worker-serving"))
+
+
 def _mlflow_unlimited(objects):
     container = pod_spec(find(objects, "Deployment", "modelgate-mlflow"))["containers"][
         0
@@ -127,9 +139,19 @@ def _mlflow_exposed(objects):
         ),
         (_web_skips_migrations, invariants.migrations_first, "web pods do not wait"),
         (_mlflow_exposed, invariants.network_locked, "mlflow"),
+        (_one_pool_for_all_queues, invariants.worker_pools, "in one pool"),
+        (_no_serving_pool, invariants.worker_pools, "the serving queue"),
     ],
     ids=lambda v: getattr(v, "__name__", ""),
 )
 def test_invariant_check_fails_when_broken(change, check, message):
     problems = check(_broken(change))
     assert any(message in p for p in problems), problems
+
+
+def test_the_invariants_know_every_queue_of_the_settings(settings):
+    assert (
+        set(settings.CELERY_QUEUES_BY_APP.values())
+        | {settings.CELERY_TASK_DEFAULT_QUEUE}
+        == invariants.QUEUES
+    )

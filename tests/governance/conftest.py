@@ -225,6 +225,8 @@ def pytest_runtest_teardown(item, nextitem):
     yield
     if "transactional_db" not in getattr(item, "fixturenames", ()):
         return
+    if nextitem is None:  # the session's last test: the test database is gone
+        return
     from pytest_django.plugin import blocking_manager_key
 
     with item.config.stash[blocking_manager_key].unblock():

@@ -80,13 +80,15 @@ def test_deleting_the_last_rows_is_found_by_the_chain_head(ledger):
 
 
 def test_a_recomputed_row_still_breaks_the_next_link(ledger):
-    """Rewriting a row and its own hash is caught by the next row's link."""
-    from governance.hashing import event_hash
-    from governance.services.audit import _body_of
+    """Rewriting a row and its own hash (even with the key) is caught by the
+    next row's link."""
+    from governance.hashing import event_mac
+    from governance.services.audit import _body_of, audit_keyring
 
     victim = AuditEvent.objects.get(pk=ledger[2].pk)
     victim.payload = {"n": 1000}
-    new_hash = event_hash(victim.prev_hash, _body_of(victim))
+    keys, key_id = audit_keyring()
+    new_hash = event_mac(keys[key_id], key_id, victim.prev_hash, _body_of(victim))
     _raw(
         "UPDATE governance_auditevent SET payload = %s, hash = %s WHERE id = %s",
         [json.dumps({"n": 1000}), new_hash, victim.pk],

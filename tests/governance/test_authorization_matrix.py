@@ -88,9 +88,9 @@ MATRIX: dict[str, dict[str, dict[str, str]]] = {
     "governance:api-requests": api(read=GOV, write={"requester", "admin"}),
     "governance:api-request-detail": api(read=GOV),
     "governance:api-request-cancel": api(write={"requester", "admin"}),
-    "governance:api-request-approve": api(write={"staging_approver", "admin"}),
-    "governance:api-request-reject": api(write={"staging_approver", "admin"}),
-    "governance:api-request-confirm": api(write={"production_approver", "admin"}),
+    "governance:api-request-approve": api(write={"staging_approver"}),
+    "governance:api-request-reject": api(write={"staging_approver"}),
+    "governance:api-request-confirm": api(write={"production_approver"}),
     "governance:api-models": api(read=GOV),
     "governance:api-rollback": api(write={"ops", "production_approver", "admin"}),
     "governance:api-emergency-rollback": api(write={"ops", "admin"}),
@@ -106,7 +106,8 @@ MATRIX: dict[str, dict[str, dict[str, str]]] = {
         get={"requester", "admin"}, post={"requester", "admin"}
     ),
     "admin:governance_promotionrequest_change": admin_page(
-        post={"staging_approver", "admin"}
+        # a superuser approves only in their own groups (policy switch aside)
+        post={"staging_approver"}
     ),
     "admin:governance_promotionrequest_history": admin_page(post=GOV),
     "admin:governance_promotionrequest_delete": admin_page(get=()),

@@ -90,7 +90,7 @@ def test_data_scientist_requests_a_promotion_in_the_admin(
     name = model_factory(versions=1, prefix="sms-spam")
     _login(page, base, "alice")
     page.goto(f"{base}{reverse('admin:governance_promotionrequest_add')}")
-    page.select_option("#id_model_version", label=f"{name} v1")
+    page.select_option("#id_model_version", label=f"{name} v1 · tests passed")
     page.select_option("#id_target", "staging")
     page.fill(
         "#id_justification", "Recall up 2 points on the held-out set; card updated."

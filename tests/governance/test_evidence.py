@@ -3,6 +3,7 @@ stale when the evidence changes, drift alerts come from monitoring's provider.""
 
 import pytest
 from django.core import mail
+from django.urls import reverse
 
 from core.exceptions import ConflictError
 from governance.choices import AuditKind, ChecksStatus, RequestStatus
@@ -50,7 +51,12 @@ def test_drift_alert_makes_approvals_stale_and_blocks_until_it_closes(
 
     # monitoring opens a drift alert on the candidate and asks for a re-check
     alerts[(name, 1)] = [
-        {"id": 7, "severity": "critical", "rule": "drift_share", "title": "drift 60%"}
+        {
+            "id": 7,
+            "severity": "critical",
+            "rule": "drift_share_above",
+            "title": "drift 60%",
+        }
     ]
     with commits():
         assert promotion_checks_schedule(model_name=name) == 1
@@ -155,17 +161,20 @@ def test_minimum_time_in_staging_comes_from_the_ledger(
     assert request.checks_status == ChecksStatus.PASSED
 
 
-def test_metrics_are_compared_with_the_champion_on_the_same_heldout_set(
+def test_a_version_trained_on_other_data_is_compared_with_the_champion(
     model_factory, in_production, open_request
 ):
+    # v2 says it was trained on other data: it is still compared, both versions
+    # scored on v2's held-out split
     name = model_factory(versions=2, tags={2: {"modelgate.data_sha256": "f" * 64}})
     in_production(name, 1)
     request = open_request(name, 2, "staging")
     metrics = _check(request, "metrics")
     assert request.evidence["champion"]["version"] == 1
-    assert metrics["data"]["comparable"] is False
-    assert "different data" in metrics["data"]["reason"]
-    assert metrics["data"]["gates"][0]["compared"].startswith("not compared")
+    comparison = metrics["data"]["comparison"]
+    assert comparison["error"] == ""
+    assert comparison["evaluation_set"]["source"] == "held-out split of v2"
+    assert metrics["data"]["gates"][0]["compared"] == "on held-out split of v2"
 
 
 def test_same_run_versions_are_compared_and_equal(
@@ -175,6 +184,49 @@ def test_same_run_versions_are_compared_and_equal(
     in_production(name, 1)
     request = open_request(name, 2, "staging")
     metrics = _check(request, "metrics")
-    assert metrics["data"]["comparable"] is True
+    assert metrics["outcome"] == "passed"
     assert metrics["data"]["gates"][0]["delta"] == 0.0
     assert _check(request, "signature")["outcome"] == "passed"
+
+
+def test_info_and_traffic_alerts_do_not_block_a_candidate(
+    model_factory, in_staging, open_request, alerts
+):
+    name = model_factory(versions=1)
+    in_staging(name, 1)
+    alerts[(name, 1)] = [
+        {"id": 1, "severity": "info", "rule": "no_traffic", "title": "no traffic"},
+        {"id": 2, "severity": "warning", "rule": "error_rate_above", "title": "5xx"},
+    ]
+    request = open_request(name, 1, "production")
+    check = _check(request, "no_drift_alert")
+    assert check["outcome"] == "passed"
+    assert check["data"]["open_alerts"] == []
+    assert request.checks_status == ChecksStatus.PASSED
+
+
+def test_a_drift_alert_on_the_champion_blocks_and_is_linked(
+    client, people, model_factory, in_production, in_staging, open_request, alerts
+):
+    name = model_factory(versions=2)
+    in_production(name, 1)
+    in_staging(name, 2)
+    alerts[(name, 1)] = [
+        {
+            "id": 9,
+            "severity": "warning",
+            "rule": "feature_drifted",
+            "title": "message drifted",
+            "url": f"/monitoring/models/{name}/#alert-9",
+        }
+    ]
+    request = open_request(name, 2, "production")
+    check = _check(request, "no_drift_alert")
+    assert check["outcome"] == "failed"
+    assert check["data"]["open_alerts"][0]["on"] == "champion"
+    assert request.checks_status == ChecksStatus.FAILED
+    client.force_login(people.carol)
+    page = client.get(
+        reverse("admin:governance_promotionrequest_change", args=[request.pk])
+    ).content.decode()
+    assert f'href="/monitoring/models/{name}/#alert-9"' in page

@@ -67,7 +67,14 @@ def test_review_page_shows_evidence_beside_the_champion(
         reverse("admin:governance_promotionrequest_change", args=[request.pk])
     ).content.decode()
     assert "Candidate v2" in page and "Champion v1" in page
-    assert "same held-out set" in page
+    # both scored on one evaluation set, named by its hash and size
+    evaluation = next(c for c in request.evidence["checks"] if c["name"] == "metrics")[
+        "data"
+    ]["comparison"]["evaluation_set"]
+    assert "Scored on one evaluation set: the held-out split of v2" in page
+    assert f"{evaluation['rows']} rows" in page
+    assert evaluation["sha256"][:12] in page
+    assert 'data-metric="mcc"' in page
     assert 'data-check="metrics"' in page
     assert "Model cards" in page
     assert 'id="approve-button"' in page

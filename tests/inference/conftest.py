@@ -13,28 +13,37 @@ def _fresh_process_state():
     from core.authentication import forget_tokens
     from inference import permissions
     from inference.serving import reset_model_cache
+    from inference.serving.policy import forget_overrides
 
     reset_model_cache()
+    forget_overrides()
     permissions._ROLE_CACHE.clear()
     forget_tokens()
     yield
     reset_model_cache()
 
 
+def confirm(name: str, version: int, alias: str = "production") -> None:
+    """Point ``name@alias`` at ``version`` the way governance confirms it (the
+    MLflow alias and a recorded move in the ledger): the model cache serves
+    only confirmed aliases, never a move made directly in MLflow."""
+    from governance.services.serving import alias_move_record
+
+    alias_move_record(
+        name=name, alias=alias, version=version, actor="tests", reason="test setup"
+    )
+
+
 @pytest.fixture
 def served_sms(sms_model):
     """sms-spam v1 at @production."""
-    from core import registry
-
-    registry.alias_set("sms-spam", "production", sms_model.version)
+    confirm("sms-spam", sms_model.version)
     return sms_model
 
 
 @pytest.fixture
 def served_tabular(tabular_model):
-    from core import registry
-
-    registry.alias_set("breast-cancer", "production", tabular_model.version)
+    confirm("breast-cancer", tabular_model.version)
     return tabular_model
 
 

@@ -3,6 +3,7 @@
 import pytest
 
 from inference.models import PredictionLog, RequestError, StoredResponse
+from tests.inference.conftest import token_client
 
 SPAM = (
     "WINNER!! You have been selected to receive a £900 prize reward! Call 09061701461"
@@ -72,7 +73,9 @@ def test_invocations_answers_like_mlflow_models_serve(api, served_sms):
     assert PredictionLog.objects.filter(source="invocations").count() == 2
 
 
-def test_version_and_alias_selection(api, served_sms):
+def test_version_and_alias_selection(make_user, served_sms):
+    # a data scientist may name a version or another stage alias
+    api = token_client(make_user("ds", roles=["requesters"]))
     assert (
         api.post(
             f"{URL}?version=1", {"inputs": [{"message": HAM}]}, format="json"

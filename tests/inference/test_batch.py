@@ -3,10 +3,12 @@ reported, every scored row logged once, resumable after an interruption."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 
 import pytest
+from celery.exceptions import Retry
 from django.conf import settings
 
 from inference.models import BatchJob, PredictionLog
@@ -160,3 +162,115 @@ def test_bad_batch_requests(api, served_sms, missing):
             format="multipart",
         )
         assert response.status_code == 404
+
+
+# ------------------------------------------------------------ failed jobs
+def _oversized_field_csv() -> bytes:
+    # one quoted cell over the csv module's field limit (131,072 characters)
+    return b'message\nhello\n"' + b"x" * 200_000 + b'"\n'
+
+
+def test_a_csv_with_an_oversized_field_ends_failed_with_the_reason(
+    api, served_sms, client_user, django_capture_on_commit_callbacks
+):
+    # given a server-side file (an upload is read, and refused, at once)
+    allowed = settings.INFERENCE["BATCH_ALLOWED_DIRS"][0]
+    allowed.mkdir(parents=True, exist_ok=True)
+    path = allowed / "oversized-field.csv"
+    path.write_bytes(_oversized_field_csv())
+    # when the client starts a job on it and the task runs
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(
+            "/api/v1/batch-jobs",
+            {"model": "sms-spam", "path": str(path)},
+            format="json",
+        )
+    assert response.status_code == 202, response.content
+    job_id = response.json()["id"]
+    # then the job is failed with the reason, in the API and on its page
+    job = api.get(f"/api/v1/batch-jobs/{job_id}").json()
+    assert job["status"] == "failed", job
+    assert "_csv.Error: field larger than field limit" in job["error"]
+    assert job["finished_at"] is not None
+    assert not PredictionLog.objects.filter(batch_id=job_id).exists()
+
+
+def test_a_job_whose_attempts_all_raise_ends_failed(
+    served_sms, client_user, monkeypatch
+):
+    from inference import tasks
+    from inference.services import batch
+
+    job = batch_job_create(
+        model_name="sms-spam",
+        client=client_user,
+        upload=_upload("a.csv", b"message\nhi\n"),
+        enqueue=False,
+    )
+
+    def crash(**_kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(batch, "batch_job_run", crash)
+    # when a delivery raises with retries left, the job waits for its retry
+    with contextlib.suppress(Retry):
+        tasks.batch_score.apply(args=[str(job.pk)])
+    job.refresh_from_db()
+    assert job.status == "pending" and "disk on fire" in job.error
+    # and when the last allowed retry raises too
+    last = tasks.batch_score.max_retries
+    status = tasks.batch_score.apply(args=[str(job.pk)], retries=last).get()
+    # then the job ends failed with the last error
+    job.refresh_from_db()
+    assert status == job.status == "failed"
+    assert "gave up" in job.error and "RuntimeError: disk on fire" in job.error
+    assert job.finished_at is not None
+
+
+def test_a_failed_attempt_with_retries_left_says_why(served_sms, client_user):
+    from inference.services.batch import batch_job_attempt_failed
+
+    job = batch_job_create(
+        model_name="sms-spam",
+        client=client_user,
+        upload=_upload("a.csv", b"message\nhi\n"),
+        enqueue=False,
+    )
+    waiting = batch_job_attempt_failed(
+        job_id=job.pk, error="OperationalError: gone", final=False
+    )
+    assert waiting.status == "pending" and "OperationalError" in waiting.error
+
+
+def test_a_job_whose_worker_is_lost_beyond_the_cap_ends_failed(
+    served_sms, client_user, settings
+):
+    settings.INFERENCE = {**settings.INFERENCE, "BATCH_MAX_ATTEMPTS": 3}
+    job = batch_job_create(
+        model_name="sms-spam",
+        client=client_user,
+        upload=_upload("a.csv", b"message\nhi\n"),
+        enqueue=False,
+    )
+    # given three deliveries that started and died (worker killed each time)
+    BatchJob.objects.filter(pk=job.pk).update(status="running", attempts=3)
+    # when the message is delivered once more
+    done = batch_job_run(job_id=job.pk)
+    # then the job gives up instead of running forever
+    assert done.status == "failed"
+    assert "gave up after 3 attempts" in done.error and "worker was lost" in done.error
+    assert done.finished_at is not None
+
+
+def test_a_pending_job_reads_queued(client, served_sms, client_user):
+    job = batch_job_create(
+        model_name="sms-spam",
+        client=client_user,
+        upload=_upload("a.csv", b"message\nhi\n"),
+        enqueue=False,
+    )
+    client.force_login(client_user)
+    page = client.get(f"/batch/{job.pk}").content.decode()
+    listing = client.get("/batch/").content.decode()
+    assert "Queued" in page and "0 / 0" not in page
+    assert "queued" in listing and "0 / 0" not in listing

@@ -1,12 +1,15 @@
 """The model cache: alias swaps, the local copy when MLflow is unreachable,
 the verified fast path."""
 
+import time
+
 import numpy as np
 import pytest
 
 from core import registry
 from core.registry import mlflow_store
 from inference.serving import ModelUnavailable, model_cache, reset_model_cache
+from tests.inference.conftest import confirm
 
 ROWS = [{"message": "WINNER!! claim your prize now"}, {"message": "see you at 7"}]
 
@@ -26,13 +29,43 @@ def test_alias_move_is_picked_up_by_refresh(served_sms, trained_models):
         .version
     )
     held = model_cache().get(name="sms-spam")
-    registry.alias_set("sms-spam", "production", v2)
+    confirm("sms-spam", v2)
     try:
         swaps = model_cache().refresh_aliases()
         assert swaps == [("sms-spam", "production", v1.version, v2)]
         assert model_cache().get(name="sms-spam").version == v2
         assert held.version == v1.version  # a request in flight keeps its model
         assert held.predict(ROWS).labels == ["spam", "ham"]
+    finally:
+        confirm("sms-spam", v1.version)
+
+
+def test_an_alias_moved_directly_in_mlflow_is_never_served(served_sms):
+    """The cache follows the aliases governance confirmed (the ledger's
+    recorded moves), not MLflow's: a move behind governance's back is flagged
+    by the reconciler and never served, in a running process or a new one."""
+    from governance.models import AuditEvent
+    from governance.services.reconcile import registry_model_reconcile
+
+    v1 = registry.version_get("sms-spam", served_sms.version)
+    v2 = int(
+        mlflow_store.client()
+        .create_model_version("sms-spam", v1.source, v1.run_id, tags=v1.tags)
+        .version
+    )
+    assert model_cache().get(name="sms-spam").version == v1.version
+    registry.alias_set("sms-spam", "production", v2)  # not through Modelgate
+    try:
+        assert model_cache().refresh_aliases(machine=True) == []
+        assert model_cache().get(name="sms-spam").version == v1.version
+        _changes, findings = registry_model_reconcile(name="sms-spam")
+        assert [(f["alias"], f["actual"]) for f in findings] == [("production", v2)]
+        assert AuditEvent.objects.filter(kind="alias_out_of_band").count() == 1
+        # flagged, still not served: not here, nor by a process starting now
+        assert model_cache().refresh_aliases(machine=True) == []
+        reset_model_cache()
+        assert model_cache().get(name="sms-spam").version == v1.version
+        assert (("sms-spam", v2)) not in model_cache().loaded()
     finally:
         registry.alias_set("sms-spam", "production", v1.version)
 
@@ -47,7 +80,7 @@ def test_serves_from_local_copy_when_mlflow_is_unreachable(served_sms, settings)
         assert served.version == served_sms.version
         assert served.predict(ROWS).labels == ["spam", "ham"]
         with pytest.raises(ModelUnavailable):
-            model_cache().get(name="sms-spam", alias="never-served")
+            model_cache().get(name="sms-spam", version=served_sms.version + 999)
     finally:
         reset_model_cache()
 
@@ -56,17 +89,17 @@ def test_unknown_names_are_remembered_briefly(served_sms, monkeypatch):
     from inference.serving import lookup
 
     calls = []
-    real = registry.alias_resolve
+    real = lookup.alias_confirmed
 
-    def counting(name, alias):
-        calls.append((name, alias))
-        return real(name, alias)
+    def counting(**kwargs):
+        calls.append(kwargs)
+        return real(**kwargs)
 
-    monkeypatch.setattr(registry, "alias_resolve", counting)
+    monkeypatch.setattr(lookup, "alias_confirmed", counting)
     for _ in range(5):
         with pytest.raises(lookup.ModelNotFound):
             model_cache().get(name="no-such-model")
-    assert len(calls) == 1  # one MLflow call, not one per request
+    assert len(calls) == 1  # one lookup, not one per request
     monkeypatch.setattr(lookup, "MISSING_TTL_SECONDS", 0.0)
     model_cache()._missing.clear()
     with pytest.raises(lookup.ModelNotFound):
@@ -109,8 +142,8 @@ def test_lease_is_held_by_one_process_and_freed_when_it_dies(tmp_path):
 
 
 def test_followers_swap_from_the_file_the_poller_writes(served_sms, tmp_path):
-    """Two caches on one folder (two workers): the poller asks MLflow, the
-    follower only reads aliases.json and loads the poller's copy."""
+    """Two caches on one folder (two workers): the poller reads the confirmed
+    aliases, the follower only reads aliases.json and loads the poller's copy."""
     from inference.serving import ModelCache
 
     v1 = registry.version_get("sms-spam", served_sms.version)
@@ -123,25 +156,27 @@ def test_followers_swap_from_the_file_the_poller_writes(served_sms, tmp_path):
     follower = ModelCache(tmp_path, poll_seconds=0)
     assert poller.get(name="sms-spam").version == v1.version
     assert follower.get(name="sms-spam").version == v1.version
-    registry.alias_set("sms-spam", "production", v2)
+    confirm("sms-spam", v2)
     try:
         assert follower.follow_aliases() == []  # nothing recorded yet
         assert poller.refresh_aliases(machine=True) == [
             ("sms-spam", "production", v1.version, v2)
         ]
         calls = []
-        real = registry.alias_resolve
+        from inference.serving import lookup
+
+        real = lookup.alias_confirmed
         try:
-            registry.alias_resolve = lambda *a: calls.append(a) or real(*a)
+            lookup.alias_confirmed = lambda **kw: calls.append(kw) or real(**kw)
             assert follower.follow_aliases() == [
                 ("sms-spam", "production", v1.version, v2)
             ]
         finally:
-            registry.alias_resolve = real
-        assert calls == []  # the follower never asked MLflow
+            lookup.alias_confirmed = real
+        assert calls == []  # the follower never looked the alias up
         assert follower.get(name="sms-spam").version == v2
     finally:
-        registry.alias_set("sms-spam", "production", v1.version)
+        confirm("sms-spam", v1.version)
 
 
 def test_the_poller_downloads_what_only_other_processes_serve(served_sms, tmp_path):
@@ -156,7 +191,7 @@ def test_the_poller_downloads_what_only_other_processes_serve(served_sms, tmp_pa
     )
     ModelCache(tmp_path, poll_seconds=0).get(name="sms-spam")  # another worker
     poller = ModelCache(tmp_path, poll_seconds=0)  # serves nothing itself
-    registry.alias_set("sms-spam", "production", v2)
+    confirm("sms-spam", v2)
     try:
         assert poller.refresh_aliases() == []  # without machine: only its own
         assert not (tmp_path / safe_folder("sms-spam") / str(v2)).exists()
@@ -164,7 +199,7 @@ def test_the_poller_downloads_what_only_other_processes_serve(served_sms, tmp_pa
         assert (tmp_path / safe_folder("sms-spam") / str(v2) / "meta.json").is_file()
         assert poller._alias_file()["sms-spam"]["production"] == v2
     finally:
-        registry.alias_set("sms-spam", "production", v1.version)
+        confirm("sms-spam", v1.version)
 
 
 def test_a_version_is_downloaded_once_however_many_ask_at_once(
@@ -207,7 +242,7 @@ def test_a_version_that_fails_to_load_is_retried_later_not_every_tick(
     current = follower.get(name="sms-spam").version
     attempts = []
 
-    def broken(name, version):
+    def broken(name, version, **kwargs):
         attempts.append(version)
         raise RuntimeError("unreadable model")
 
@@ -264,3 +299,96 @@ def test_a_download_runs_with_short_gil_turns(served_sms, tmp_path, monkeypatch)
     )
     assert seen == [pytest.approx(DOWNLOAD_SWITCH_INTERVAL)]
     assert sys.getswitchinterval() == pytest.approx(before)
+
+
+def test_a_long_model_name_gets_a_short_distinct_folder(tmp_path):
+    from inference.serving.local import safe_folder
+
+    # 26 mathematical letters: 12 bytes each once quoted, 312 in all
+    long_name = "\U0001d413" * 26
+    folder = safe_folder(long_name)
+    assert len(folder.encode()) <= 255
+    assert folder != safe_folder(long_name + "x")
+    assert "/" not in folder and not folder.startswith(".")
+    (tmp_path / folder / "413").mkdir(parents=True)  # the file system takes it
+    assert safe_folder("sms-spam") == "sms-spam"
+
+
+def _more_versions(served_sms, count: int) -> list[int]:
+    """``count`` new versions of sms-spam (same model files and tags)."""
+    v1 = registry.version_get("sms-spam", served_sms.version)
+    client = mlflow_store.client()
+    return [
+        int(
+            client.create_model_version(
+                "sms-spam", v1.source, v1.run_id, tags=v1.tags
+            ).version
+        )
+        for _ in range(count)
+    ]
+
+
+def test_a_version_no_alias_serves_is_dropped_after_the_grace_period(served_sms):
+    cache = model_cache()
+    v2, v3 = _more_versions(served_sms, 2)
+    now = time.monotonic()
+    cache.get(name="sms-spam")  # the production alias: pinned
+    cache.get(name="sms-spam", version=v2)
+    cache.get(name="sms-spam", version=v3)
+    grace = cache.evict_after
+    assert cache.evict(now=now + grace / 2) == []  # used within the grace period
+    cache._used[("sms-spam", v3)] = now + grace  # v3 used again later
+    dropped = cache.evict(now=now + grace + 1)
+    assert dropped == [("sms-spam", v2)]
+    assert cache.loaded() == {("sms-spam", served_sms.version), ("sms-spam", v3)}
+    # the alias's version stays however long it is unused; a dropped version
+    # loads again from the local copy when asked for
+    assert cache.evict(now=now + 100 * grace) == [("sms-spam", v3)]
+    assert cache.loaded() == {("sms-spam", served_sms.version)}
+    assert cache.get(name="sms-spam", version=v2).predict(ROWS).labels == [
+        "spam",
+        "ham",
+    ]
+
+
+def test_the_version_an_alias_left_is_dropped_after_the_grace_period(served_sms):
+    cache = model_cache()
+    (v2,) = _more_versions(served_sms, 1)
+    cache.get(name="sms-spam")
+    confirm("sms-spam", v2)
+    try:
+        assert cache.refresh_aliases() == [
+            ("sms-spam", "production", served_sms.version, v2)
+        ]
+        later = time.monotonic() + cache.evict_after + 1
+        assert cache.evict(now=later) == [("sms-spam", served_sms.version)]
+        assert cache.loaded() == {("sms-spam", v2)}
+    finally:
+        confirm("sms-spam", served_sms.version)
+
+
+def test_loads_past_the_limit_drop_the_least_recently_used_version(served_sms):
+    cache = model_cache()
+    cache.max_versions = 3
+    v2, v3, v4 = _more_versions(served_sms, 3)
+    cache.get(name="sms-spam")  # pinned by the alias
+    cache.get(name="sms-spam", version=v2)
+    cache.get(name="sms-spam", version=v3)
+    cache.get(name="sms-spam", version=v2)  # v3 is now the least recently used
+    cache.get(name="sms-spam", version=v4)
+    assert cache.loaded() == {
+        ("sms-spam", served_sms.version),
+        ("sms-spam", v2),
+        ("sms-spam", v4),
+    }
+
+
+def test_a_load_by_number_that_cannot_fit_is_refused_and_the_alias_served(served_sms):
+    cache = model_cache()
+    cache.max_versions = 1
+    (v2,) = _more_versions(served_sms, 1)
+    cache.get(name="sms-spam")  # the only slot, held by the production alias
+    with pytest.raises(ModelUnavailable, match="INFERENCE_MAX_LOADED_VERSIONS=1"):
+        cache.get(name="sms-spam", version=v2)
+    assert cache.loaded() == {("sms-spam", served_sms.version)}
+    assert cache.get(name="sms-spam").version == served_sms.version

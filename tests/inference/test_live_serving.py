@@ -15,6 +15,7 @@ from core import registry
 from core.registry import mlflow_store
 from inference.models import PredictionLog
 from tests.inference import live
+from tests.inference.conftest import confirm
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -27,7 +28,8 @@ MLFLOW_DOWN_PORT = 8112
 def gunicorn(django_db_setup, django_db_blocker, trained_models, tmp_path_factory):
     """Two gunicorn workers of four threads (production settings, each worker
     pinned to a CPU as on a dedicated machine) serving sms-spam@production."""
-    registry.alias_set("sms-spam", "production", trained_models["sms-spam"].version)
+    with django_db_blocker.unblock():
+        confirm("sms-spam", trained_models["sms-spam"].version)
     tmp = tmp_path_factory.mktemp("gunicorn")
     proc = live.start_gunicorn(tmp, PORT, workers=2, GUNICORN_CPU_AFFINITY="1")
     yield proc
@@ -108,7 +110,11 @@ def test_each_worker_runs_on_its_own_cpu(gunicorn):
 LOAD_REQUESTS = int(os.environ.get("INFERENCE_LOAD_REQUESTS", "2000"))
 
 
-def test_count_equality_under_load(transactional_db, gunicorn, make_user):
+def test_count_equality_under_load(
+    transactional_db, gunicorn, make_user, trained_models
+):
+    # (a transactional test's flush empties the ledger: confirm production again)
+    confirm("sms-spam", trained_models["sms-spam"].version)
     # when predictions with unique request ids arrive at concurrency 16
     load = live.Load(PORT, _token(make_user))
     results = load.run(total=LOAD_REQUESTS, concurrency=16)
@@ -151,20 +157,21 @@ def test_alias_follows_promotion_and_rollback_under_load(
         "sms-spam", v1.source, v1.run_id, tags=v1.tags
     )
     v2 = int(v2.version)
+    confirm("sms-spam", v1.version)
     load = live.Load(PORT, _token(make_user))
     threads = load.start_background(concurrency=8)
     try:
         time.sleep(1.0)
         # when production moves to v2 while requests flow, then back to v1
         mark = len(load.results)
-        registry.alias_set("sms-spam", "production", v2)
+        confirm("sms-spam", v2)
         switch_up = _wait_for(load, v2, mark, timeout=30)
         mark = len(load.results)
-        registry.alias_set("sms-spam", "production", v1.version)
+        confirm("sms-spam", v1.version)
         switch_back = _wait_for(load, v1.version, mark, timeout=30)
     finally:
         load.stop(threads)
-        registry.alias_set("sms-spam", "production", v1.version)
+        confirm("sms-spam", v1.version)
     # then nothing failed and every response names the version that served it
     statuses = Counter(r.status for r in load.results)
     assert set(statuses) == {200}, statuses
@@ -180,12 +187,56 @@ def test_alias_follows_promotion_and_rollback_under_load(
     )
 
 
+def test_production_moved_directly_in_mlflow_is_never_served(
+    transactional_db, gunicorn, make_user, trained_models
+):
+    """Issue 17.6: the workers follow the aliases governance confirmed; a move
+    made behind its back in MLflow is flagged by the reconciler, not served."""
+    from governance.models import AuditEvent
+    from governance.services.reconcile import registry_reconcile_run
+
+    # given production confirmed at v1 and a second version registered
+    v1 = registry.version_get("sms-spam", trained_models["sms-spam"].version)
+    v2 = int(
+        mlflow_store.client()
+        .create_model_version("sms-spam", v1.source, v1.run_id, tags=v1.tags)
+        .version
+    )
+    confirm("sms-spam", v1.version)
+    load = live.Load(PORT, _token(make_user, "oob-client"))
+    threads = load.start_background(concurrency=4)
+    try:
+        time.sleep(1.0)
+        # when someone moves @production to v2 directly in MLflow
+        mark = len(load.results)
+        registry.alias_set("sms-spam", "production", v2)
+        # then over several poll intervals (1 s) and a reconciliation, every
+        # response is still v1's
+        time.sleep(4.0)
+        registry_reconcile_run()
+        time.sleep(3.0)
+    finally:
+        load.stop(threads)
+        registry.alias_set("sms-spam", "production", v1.version)
+    after = load.results[mark:]
+    assert len(after) > 50
+    assert {(r.status, r.body.get("model_version")) for r in after} == {
+        (200, v1.version)
+    }
+    # (the reconciliation also judges other tests' models: only this move counts)
+    flagged = AuditEvent.objects.filter(
+        kind="alias_out_of_band", alias="production", model_name="sms-spam", version=v2
+    )
+    assert [event.payload["expected"] for event in flagged] == [v1.version]
+    print(f"{len(after)} responses after the move, all v{v1.version}", file=sys.stderr)
+
+
 def test_serving_continues_with_mlflow_stopped_and_after_restart(
     transactional_db, trained_models, make_user, tmp_path
 ):
     from django.conf import settings
 
-    registry.alias_set("sms-spam", "production", trained_models["sms-spam"].version)
+    confirm("sms-spam", trained_models["sms-spam"].version)
     mlflow = live.start(
         [
             sys.executable,

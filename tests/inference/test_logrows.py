@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from core.ids import uuid7
-from inference.choices import PredictionSource
+from inference.choices import PredictionSource, ServedAs
 from inference.logrows import (
     CLIENT_COLUMNS,
     LOG_COLUMNS,
@@ -62,12 +62,18 @@ CHANNELS = {
             request_id="order-42",
         ),
         None,
-        {"source": "api", "alias": "production", "client_id": 7, "batch_id": None},
+        {"source": "api", "alias": "production", "served_as": "promoted"},
     ),
     "rest by version": (
-        LogContext(channel=PredictionSource.API, alias="", client_id=7, request_id="x"),
+        LogContext(
+            channel=PredictionSource.API,
+            alias="",
+            client_id=7,
+            request_id="x",
+            served_as=ServedAs.ELEVATED,
+        ),
         None,
-        {"source": "api", "alias": "", "client_id": 7, "request_id": "x"},
+        {"source": "api", "alias": "", "client_id": 7, "served_as": "elevated"},
     ),
     "invocations": (
         LogContext(
@@ -81,10 +87,14 @@ CHANNELS = {
     ),
     "web": (
         LogContext(
-            channel=PredictionSource.WEB, alias="staging", client_id=9, request_id="w"
+            channel=PredictionSource.WEB,
+            alias="staging",
+            client_id=9,
+            request_id="w",
+            served_as=ServedAs.OVERRIDE,
         ),
         None,
-        {"source": "web", "alias": "staging", "client_id": 9},
+        {"source": "web", "alias": "staging", "served_as": "override"},
     ),
     "stream": (
         LogContext(
@@ -139,6 +149,7 @@ def test_each_channel_context_gives_its_columns(name):
             "model_version": 3,
             "alias": context.alias,
             "source": context.channel,
+            "served_as": context.served_as,
             "inputs": ROWS[i],
             "prediction": RESULT.labels[i],
             "probabilities": RESULT.probabilities[i],

@@ -24,6 +24,7 @@ def make_rows(count: int, batch_id=None) -> list[LogRow]:
             model_version=3,
             alias="production" if i % 2 else "",
             source="api",
+            served_as=("promoted", "elevated", "override")[i % 3],
             inputs={"message": f'row {i}: Ünïcode 🙂 \\ " tab\t\nnew line', "n": i},
             prediction="spam" if i % 3 == 0 else "ham",
             probabilities=None if i == 1 else {"ham": 0.25, "spam": 0.75},

@@ -111,9 +111,9 @@ def test_a_redelivered_event_returns_the_stored_result(
 def test_ten_thousand_events_with_the_consumer_killed_once(
     transactional_db, trained_models, streams, redis_client, tmp_path
 ):
-    from core import registry
+    from tests.inference.conftest import confirm
 
-    registry.alias_set("sms-spam", "production", trained_models["sms-spam"].version)
+    confirm("sms-spam", trained_models["sms-spam"].version)
     total = 10_000
     pipe = redis_client.pipeline(transaction=False)
     for i in range(total):

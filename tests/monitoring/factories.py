@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from core.ids import uuid7
 from inference.models import Feedback, PredictionLog
 from monitoring.models import AlertRule, Monitor
 
@@ -52,9 +53,11 @@ def log_rows(
     latency_ms: float | None = None,
     outlier_share: float = 0.0,
     seed: int = 0,
+    client=None,
 ) -> list[PredictionLog]:
     """Write one PredictionLog row per frame row, spread evenly over
-    ``[start, end)``; optional feedback labels (None: no label)."""
+    ``[start, end)``, served to ``client``; optional feedback labels (None: no
+    label)."""
     rnd = random.Random(seed)
     features = feature_columns(frame)
     probas = [c for c in frame.columns if c.startswith("proba_")]
@@ -66,9 +69,10 @@ def log_rows(
             c: (values[c].item() if hasattr(values[c], "item") else values[c])
             for c in features
         }
+        created_at = start + timedelta(seconds=span * (i + 0.5) / len(frame))
         objs.append(
             PredictionLog(
-                prediction_id=uuid.uuid4(),
+                prediction_id=uuid7(at=created_at),
                 model_name=model_name,
                 model_version=version,
                 inputs=inputs,
@@ -80,7 +84,8 @@ def log_rows(
                 outlier_score=float(values.get("outlier_score", 0.0) or 0.0),
                 is_outlier=rnd.random() < outlier_share,
                 latency_ms=latency_ms if latency_ms is not None else rnd.uniform(2, 40),
-                created_at=start + timedelta(seconds=span * (i + 0.5) / len(frame)),
+                created_at=created_at,
+                client=client,
             )
         )
     created = PredictionLog.objects.bulk_create(objs, batch_size=1000)

@@ -42,3 +42,26 @@ def test_simulate_traffic_writes_predictions_rollups_and_reports(tabular_model):
     # every 4th numeric feature is shifted in the last hour (8 of 30)
     assert reports.last().summary["feature_drift"]["drifted"] >= 7
     assert reports.first().summary["feature_drift"]["drifted"] <= 2
+
+
+def test_the_new_spam_scenario_needs_a_text_model(tabular_model):
+    from django.core.management.base import CommandError
+
+    call_command("seed_monitors")
+    with pytest.raises(CommandError, match="needs a model with one text input"):
+        call_command(
+            "simulate_traffic", "--model", "breast-cancer", "--hours", "1",
+            "--drift-hours", "1", "--scenario", "new-spam", "--no-reports",
+        )  # fmt: skip
+    assert not PredictionLog.objects.filter(model_name="breast-cancer").exists()
+
+
+def test_campaign_messages_vary_and_share_no_word_with_the_old_spam():
+    import numpy as np
+
+    from monitoring.services.simulate import SPAM_WORDS, campaign_message
+
+    rng = np.random.default_rng(0)
+    messages = [campaign_message(rng) for _ in range(300)]
+    assert len(set(messages)) == 300  # deduplication keeps them all
+    assert not any(word in m for m in messages for word in SPAM_WORDS)

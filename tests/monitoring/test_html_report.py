@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from monitoring.calculations.methods import CAT, NUM, TEXT
@@ -145,7 +143,8 @@ def test_the_html_file_links_back_and_states_the_verdict_of_record(
     report_execute(report_id=report.pk)
     report.refresh_from_db()
     # then its HTML opens with the way back and the report's own verdict
-    page = (Path(settings.MEDIA_ROOT) / report.html_file.name).read_text()
+    with report.html_file.open("rb") as handle:
+        page = handle.read().decode("utf-8")
     header = page[page.index('<header id="modelgate-report-header"') :][:3000]
     assert f'href="/monitoring/reports/{report.pk}/"' in header
     share = report.summary["feature_drift"]

@@ -63,6 +63,13 @@ def test_injected_drift_is_flagged_in_exactly_those_columns(tabular_reference):
     assert len(mail.outbox) == 1
     assert "breast-cancer" in mail.outbox[0].subject
     assert f"/monitoring/reports/{report.pk}/" in mail.outbox[0].body
+    # the digest also carries the audit chain head outside the database
+    from governance.selectors import audit_chain_head
+
+    head = audit_chain_head()
+    assert f"Audit chain head: #{head['sequence']} {head['hash']}" in (
+        mail.outbox[0].body
+    )
 
 
 def test_reference_like_window_raises_no_drift_alert(tabular_reference):
@@ -228,8 +235,10 @@ def test_late_labels_recompute_the_performance_window(tabular_reference):
     assert window.labelled == 150 and window.coverage == pytest.approx(0.75)
     assert window.provisional is False
     assert window.metrics["accuracy"]["reference"] is not None
-    # nothing changed since: nothing recomputed
-    assert performance_late_labels_refresh() == 0
+    # nothing changed since: once the commit lag has passed, nothing recomputed
+    later = timezone.now() + timedelta(minutes=5)
+    performance_late_labels_refresh(now=later)
+    assert performance_late_labels_refresh(now=later) == 0
 
 
 def test_text_model_report_uses_descriptors_and_domain_classifier(sms_model):

@@ -53,10 +53,13 @@ def _use_broker(app, url: str) -> None:
 
 
 @pytest.fixture
-def celery_app_on_redis(redis_url):
-    """The project's Celery app publishing to a private queue on the test Redis."""
+def celery_app_on_redis(redis_url, settings):
+    """The project's Celery app publishing to a private queue on the test
+    Redis (every task: no routing to the per-app queues)."""
     from config.celery_app import app
 
+    settings.CELERY_QUEUES_BY_APP = {}
+    settings.CELERY_QUEUES_BY_TASK = {}
     saved = {
         k: app.conf[k]
         for k in ("broker_url", "task_always_eager", "task_default_queue")
@@ -82,6 +85,7 @@ def worker(celery_app_on_redis, transactional_db):
         celery_app_on_redis,
         pool="solo",
         concurrency=1,
+        queues=[QUEUE],
         perform_ping_check=False,
         loglevel="WARNING",
         shutdown_timeout=20,

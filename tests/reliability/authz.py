@@ -103,8 +103,11 @@ def _seed(ctx) -> None:
     )
 
     from governance.models import WebhookDelivery
+    from inference.models import PrecomputedPrediction
     from monitoring.choices import AlertStatus, ReportStatus, RuleKind, Severity
-    from monitoring.models import Alert, AlertRule, Monitor, Report
+    from monitoring.models import Alert, AlertRule, Monitor, ReferenceStatistics, Report
+    from trainer.choices import RetrainingTrigger, RunStatus
+    from trainer.models import RetrainingPolicy, RetrainingRun
 
     answer = ctx.predict(["authorization matrix"])
     ctx.expect(answer.status == 200, f"seed prediction answered {answer.status}")
@@ -150,6 +153,38 @@ def _seed(ctx) -> None:
         SolarSchedule.objects.create(event="sunrise", latitude=0, longitude=0)
     if not IntervalSchedule.objects.exists():
         IntervalSchedule.objects.create(every=1, period=IntervalSchedule.DAYS)
+    # rows of a model nothing serves or schedules: a disabled policy, a
+    # failed run, an entry of a version no alias points at, one statistics row
+    policy, _ = RetrainingPolicy.objects.get_or_create(
+        model_name="authz-matrix", defaults={"enabled": False}
+    )
+    RetrainingRun.objects.get_or_create(
+        policy=policy,
+        trigger_key="authz-matrix",
+        defaults={
+            "model_name": "authz-matrix",
+            "trigger": RetrainingTrigger.MANUAL,
+            "status": RunStatus.ERROR,
+        },
+    )
+    PrecomputedPrediction.objects.get_or_create(
+        model_name="authz-matrix",
+        model_version=1,
+        key="authz-matrix",
+        defaults={
+            "inputs": {},
+            "inputs_hash": "0" * 64,
+            "prediction": "ham",
+            "computed_at": now - timedelta(hours=1),
+            "expires_at": now,
+        },
+    )
+    ReferenceStatistics.objects.get_or_create(
+        model_name="authz-matrix",
+        model_version=1,
+        config_key="authz-matrix",
+        defaults={"statistics": {}},
+    )
     if monitor is not None and not Report.objects.exists():
         # a finished job of a long-past window: nothing will pick it up
         start = datetime(2000, 1, 1, tzinfo=UTC)
@@ -391,6 +426,21 @@ def rest_api(allowed, methods=("GET",)):
     }
 
 
+def retraining_api(read, start=None):
+    """Retraining: reads by ``read`` (governance roles), a POST (start a run)
+    by ``start``; the other methods do not exist (405 once signed in)."""
+    table = {}
+    for m in API_METHODS:
+        if m == "GET":
+            table[m] = by_role(read)
+        elif m == "POST" and start is not None:
+            table[m] = by_role(start)
+        else:
+            table[m] = by_role(m405=SIGNED_IN)
+        table[m]["anonymous"] = "deny"
+    return table
+
+
 def split_api(read, write, methods=("POST",)):
     """Monitoring: reads by ``read`` roles, writes by ``write`` roles."""
     table = {}
@@ -516,8 +566,16 @@ def declared() -> dict[str, dict[str, dict[str, str]]]:
         "requesterror",
         "storedresponse",
         "batchjob",
+        "precomputedprediction",
     ):
-        m.update(superuser_admin(f"inference_{model}", "v"))  # read-only records
+        # read-only records; ops read them while investigating an alert
+        m.update(operator_admin(f"inference_{model}", "v"))
+    m.update(superuser_admin("monitoring_referencestatistics", "vd"))
+    # retraining: policies edited (never deleted) and runs read by superusers
+    m.update(superuser_admin("trainer_retrainingpolicy", "vac"))
+    m.update(superuser_admin("trainer_retrainingrun", "v"))
+    m["trainer:api-runs"] = retraining_api(STAFF, {"requester", "admin"})
+    m["trainer:api-run"] = retraining_api(STAFF)
     m.update(operator_admin("monitoring_monitor", "vacd"))
     m.update(operator_admin("monitoring_report", "vd"))
     m.update(operator_admin("monitoring_alert", "vd"))
@@ -537,6 +595,11 @@ def declared() -> dict[str, dict[str, dict[str, str]]]:
         "api-batch-job-results",
     ):
         m[f"inference:{route}"] = rest_api(SIGNED_IN)
+    # edge: the exported model, its telemetry, the offline page and its worker
+    m["inference:api-edge-model"] = rest_api(PREDICTORS, ("GET",))
+    m["inference:api-edge-telemetry"] = rest_api(PREDICTORS, ("POST",))
+    m["inference:edge-page"] = page(PREDICTORS)
+    m["inference:edge-sw"] = page(PREDICTORS)
     m["inference:spam-form"] = page(PREDICTORS, PREDICTORS)
     m["inference:try-default"] = page(PREDICTORS)
     m["inference:try-model"] = page(PREDICTORS, PREDICTORS)

@@ -1,7 +1,10 @@
 """Bad input matrix on predict, live: every malformed request gets a 4xx JSON
 error naming the problem, adds no prediction log row, and the next valid
 request succeeds. The cases are the pytest matrix's
-(``tests/inference/test_validation_matrix.py``)."""
+(``tests/inference/test_validation_matrix.py``). The governance and
+monitoring APIs get their own matrix (``tests/core/test_bad_input_apis.py``):
+4xx JSON naming the problem, no promotion request or audit event written,
+the next valid request answered."""
 
 from __future__ import annotations
 
@@ -56,8 +59,66 @@ def _valid_body(url: str, fields) -> dict:
     return {"inputs": [{"message": "see you at six"}]}
 
 
+def _error_of(response):
+    try:
+        error = response.json()["error"]
+        text = json.dumps(error, ensure_ascii=False)
+        return error, text, bool(error.get("code")) and bool(error.get("message"))
+    except (ValueError, KeyError, TypeError):
+        return None, response.body[:120].decode(errors="replace"), False
+
+
+def _governance_and_monitoring(ctx) -> None:
+    from governance.models import PromotionRequest
+    from tests.core.test_bad_input_apis import MATRIX, body_of
+
+    def written():
+        return PromotionRequest.objects.count()
+
+    ctx.say(f"{len(MATRIX)} bad inputs to the governance and monitoring APIs")
+    before = written()
+    problems = []
+    for case, url in MATRIX:
+        name, _, content_type, status, needle = case
+        response = ctx.request(
+            "POST",
+            url,
+            role="admin",
+            body=body_of(case, url),
+            headers={"Content-Type": content_type},
+        )
+        error, text, named = _error_of(response)
+        is_json = response.headers.get("content-type", "").startswith(
+            "application/json"
+        )
+        verdict = []
+        if response.status != status:
+            verdict.append(f"status {response.status}, expected {status}")
+        if not (is_json and named):
+            verdict.append("no JSON error with code and message")
+        if needle.lower() not in text.lower():
+            verdict.append(f"does not name the problem ({needle!r})")
+        after = ctx.request("GET", "/api/governance/requests/", role="admin")
+        if after.status != 200:
+            verdict.append(f"next valid request answered {after.status}")
+        if verdict:
+            problems.append(name)
+            ctx.say(f"{name:<20} {url} -> {response.status}   <-- {'; '.join(verdict)}")
+    ctx.figure(
+        "governance/monitoring answers not 4xx JSON naming the problem",
+        len(problems),
+        not problems,
+    )
+    ctx.figure(
+        "promotion requests written by bad inputs",
+        written() - before,
+        written() == before,
+    )
+
+
 def run(ctx) -> None:
     ctx.orm()
+    _governance_and_monitoring(ctx)
     from governance.models import ModelVersion
     from inference.models import PredictionLog
     from tests.inference.test_validation_matrix import CASES

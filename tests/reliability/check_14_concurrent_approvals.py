@@ -21,7 +21,9 @@ def run(ctx) -> None:
     name = h.new_model(ctx, "rel14")
     ctx.say(f"model {name}; {rounds} rounds, each a fresh version")
     answers: Counter = Counter()
-    with h.production_without_staging_wait(ctx):
+    # the stack has two production approvers; the admin is the third reviewer,
+    # which a policy must allow (superusers approve only in their own groups)
+    with h.production_without_staging_wait(ctx, superuser_may_approve=True):
         for number in range(rounds):
             version = 1 if number == 0 else h.register_copy(ctx, name)
             h.promote(ctx, name, version, "staging")

@@ -88,6 +88,9 @@ def run(ctx) -> None:
     old = before["production"]
     new = h.register_copy(ctx, name)
     ctx.say(f"{name}: production v{old}; v{new} registered (a copy of v1)")
+    resolved = h.alerts_resolve(ctx, name)
+    if resolved:
+        ctx.say(f"{resolved} alerts left by earlier drills' reports resolved")
     with h.production_without_staging_wait(ctx):
         h.promote(ctx, name, new, "staging")
         ctx.say(f"web workers warmed up in {h.warm_up(ctx):.0f}s")

@@ -93,11 +93,32 @@ def make_user(ctx, username: str, roles: list[str], *, staff: bool = True) -> Ac
     return account
 
 
+def alerts_resolve(ctx, name: str) -> int:
+    """Resolve ``name``'s active alerts as monitoring does when their rule
+    stops firing: the reports of earlier drills (fuzzed and outage traffic)
+    open drift alerts that would block a production promotion through the
+    "no open drift alert" check. Returns how many were resolved."""
+    ctx.orm()
+    from django.utils import timezone
+
+    from monitoring.choices import ACTIVE_ALERT_STATUSES
+    from monitoring.models import Alert
+    from monitoring.services.alerts import alert_resolve
+
+    rules = {
+        a.rule
+        for a in Alert.objects.filter(
+            model_name=name, status__in=ACTIVE_ALERT_STATUSES
+        ).select_related("rule__monitor")
+    }
+    return sum(alert_resolve(rule=rule, now=timezone.now()) for rule in rules)
+
+
 @contextlib.contextmanager
-def production_without_staging_wait(ctx):
+def production_without_staging_wait(ctx, **extra):
     """The active production policy with its minimum time in staging set to 0
-    (a policy change by the admin, audited), restored afterwards. Lets a check
-    take a fresh version to production in seconds."""
+    (and the ``extra`` rules; a policy change by the admin, audited), restored
+    afterwards. Lets a check take a fresh version to production in seconds."""
     ctx.orm()
     from django.contrib.auth import get_user_model
 
@@ -105,24 +126,20 @@ def production_without_staging_wait(ctx):
     from governance.services.policies import policy_update
 
     admin = get_user_model().objects.get(username=ctx.accounts["admin"].username)
-    before = policy_active(target="production").min_staging_minutes
-    changed = before != 0
+    wanted = {"min_staging_minutes": 0, **extra}
+    active = policy_active(target="production")
+    before = {key: getattr(active, key) for key in wanted}
+    changed = before != wanted
     if changed:
         policy_update(
-            user=admin,
-            target="production",
-            changes={"min_staging_minutes": 0},
-            via="reliability",
+            user=admin, target="production", changes=wanted, via="reliability"
         )
     try:
         yield
     finally:
         if changed:
             policy_update(
-                user=admin,
-                target="production",
-                changes={"min_staging_minutes": before},
-                via="reliability",
+                user=admin, target="production", changes=before, via="reliability"
             )
 
 

@@ -2,7 +2,7 @@
 check of RELIABILITY.md against it, print a summary table, exit non-zero if
 any check fails.
 
-    python -m tests.reliability.run                 # all 16 checks, full size
+    python -m tests.reliability.run                 # every check, full size
     python -m tests.reliability.run --fast          # the CI part
     python -m tests.reliability.run --only 3,7      # some checks
     python -m tests.reliability.run --report docs/reliability.md

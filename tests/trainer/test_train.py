@@ -10,6 +10,12 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from core import registry
+from core.ml.evaluation import (
+    HELDOUT_ARTIFACT,
+    TAG_HELDOUT_ROWS,
+    TAG_HELDOUT_SHA256,
+    frame_sha256,
+)
 from core.registry import mlflow_store
 from governance.models import ModelVersion
 
@@ -70,6 +76,13 @@ def test_sms_model_meets_the_acceptance_bar_and_carries_every_artifact(
     assert reference[["proba_ham", "proba_spam"]].sum(axis=1).round(6).eq(1).all()
     outlier_dir = registry.run_artifact_download(run_id, "outlier", tmp_path)
     assert (outlier_dir / "detector.json").is_file()
+    # the held-out split itself, identified by hash (the champion comparison)
+    heldout = pd.read_parquet(
+        registry.run_artifact_download(run_id, HELDOUT_ARTIFACT, tmp_path)
+    )
+    assert list(heldout.columns) == ["message", "label"]
+    assert len(heldout) == metrics["rows_test"] == int(mirrored.tags[TAG_HELDOUT_ROWS])
+    assert mirrored.tags[TAG_HELDOUT_SHA256] == frame_sha256(heldout)
     model_dir = registry.version_download(name, version, tmp_path / "model")
     assert (model_dir / "input_example.json").is_file()
     model = registry.model_load(model_dir)
@@ -169,7 +182,7 @@ def test_if_absent_skips_a_registered_model(trained_models, capsys):
 def test_stages_run_one_by_one_like_dvc(trained_models, tmp_path):
     before = len(registry.version_list("breast-cancer"))
     config = str(ROOT / "params-tabular.yaml")
-    for stage in ("prepare", "train", "evaluate"):
+    for stage in ("prepare", "train", "evaluate", "export"):
         call_command(
             "train", "--config", config, "--stage", stage, "--workdir", str(tmp_path)
         )
@@ -177,6 +190,9 @@ def test_stages_run_one_by_one_like_dvc(trained_models, tmp_path):
     assert (tmp_path / "train/model.joblib").is_file()
     metrics = json.loads((tmp_path / "evaluate/metrics.json").read_text())
     assert metrics["mcc"] > 0.85
+    export = json.loads((tmp_path / "export/export.json").read_text())
+    assert export["status"] == "passed"
+    assert (tmp_path / "export/model.onnx").is_file()
     call_command(
         "train", "--config", config, "--stage", "register", "--workdir", str(tmp_path)
     )

@@ -1,6 +1,7 @@
 import signal
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from inference.services.stream import StreamConfig, StreamConsumer
@@ -24,6 +25,10 @@ class Command(BaseCommand):
         parser.add_argument("--consumer", help="consumer name (default host-pid)")
         parser.add_argument("--batch", type=int, help="events read per call")
         parser.add_argument(
+            "--client",
+            help="username owning the predictions (INFERENCE_STREAM_CLIENT)",
+        )
+        parser.add_argument(
             "--claim-idle-ms", type=int, help="reclaim entries idle this long"
         )
         parser.add_argument(
@@ -43,6 +48,7 @@ class Command(BaseCommand):
             consumer=options["consumer"],
             batch=options["batch"],
             claim_idle_ms=options["claim_idle_ms"],
+            client=options["client"],
         )
         if not config.redis_url:
             raise CommandError("set REDIS_URL (or --redis-url) to consume a stream")
@@ -51,13 +57,17 @@ class Command(BaseCommand):
             from core.metrics import serve_metrics
 
             serve_metrics(settings.MONITORING["METRICS_PORT"])
-        consumer = StreamConsumer(config)
+        try:
+            consumer = StreamConsumer(config)
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from None
         signal.signal(signal.SIGTERM, consumer.stop)
         signal.signal(signal.SIGINT, consumer.stop)
         self.stdout.write(
             f"consuming {config.input} as {config.group}/{config.consumer} → "
             f"{config.output} (dead letters: {config.dead_letter}, default model "
-            f"{settings.MODELGATE['DEFAULT_MODEL']})"
+            f"{settings.MODELGATE['DEFAULT_MODEL']}, predictions owned by "
+            f"{consumer.owner or 'no account'})"
         )
         last = [0]
 
@@ -75,5 +85,6 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             f"stopped: {stats.predicted} predicted, {stats.replayed} replayed, "
-            f"{stats.dead} dead-lettered, {stats.reclaimed} reclaimed"
+            f"{stats.dead} dead-lettered, {stats.reclaimed} reclaimed, "
+            f"{stats.trimmed} trimmed"
         )

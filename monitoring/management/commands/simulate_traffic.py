@@ -13,7 +13,7 @@ from monitoring.services.monitors import (
 )
 from monitoring.services.reports import report_execute, report_get_or_create
 from monitoring.services.rollups import rollups_update_predictions
-from monitoring.services.simulate import traffic_simulate
+from monitoring.services.simulate import SCENARIOS, traffic_simulate
 
 
 class Command(BaseCommand):
@@ -34,6 +34,14 @@ class Command(BaseCommand):
             help="the last N hours drift (0: no drift)",
         )
         parser.add_argument("--drift-strength", type=float, default=0.8)
+        parser.add_argument(
+            "--scenario",
+            choices=SCENARIOS,
+            default="shift",
+            help="shift: spam words appended, labels flipped at random; "
+            "new-spam: a share of the messages replaced by a spam campaign "
+            "the model never saw, labelled spam (the retraining demo)",
+        )
         parser.add_argument("--labels", type=float, default=0.4, help="labelled share")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument(
@@ -60,17 +68,10 @@ class Command(BaseCommand):
             if options["drift_hours"]
             else None
         )
-        rows = traffic_simulate(
-            target=target,
-            kinds=kinds,
-            start=start,
-            end=end,
-            per_hour=options["per_hour"],
-            drift_from=drift_from,
-            drift_strength=options["drift_strength"],
-            label_share=options["labels"],
-            seed=options["seed"],
-        )
+        try:
+            rows = self._simulate(target, kinds, start, end, drift_from, options)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(
             f"wrote {rows} predictions of {target.model_name} v{target.version}"
         )
@@ -86,3 +87,18 @@ class Command(BaseCommand):
                 f"[{i}/{len(windows)}] report {report.pk} {w_start:%m-%d %H:%M}: "
                 f"{outcome.status}"
             )
+
+    @staticmethod
+    def _simulate(target, kinds, start, end, drift_from, options) -> int:
+        return traffic_simulate(
+            target=target,
+            kinds=kinds,
+            start=start,
+            end=end,
+            per_hour=options["per_hour"],
+            drift_from=drift_from,
+            drift_strength=options["drift_strength"],
+            label_share=options["labels"],
+            seed=options["seed"],
+            scenario=options["scenario"],
+        )

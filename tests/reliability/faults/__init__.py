@@ -132,6 +132,42 @@ FAULTS = (
         "a promotion is served within the documented switch time",
         env={"INFERENCE_ALIAS_POLL_SECONDS": "0"},
     ),
+    Fault(
+        "serving-rules-off",
+        17,
+        "a caller is served only what the serving rules allow, on every channel",
+        patch="_serving_rules_off",
+    ),
+    Fault(
+        "cache-follows-raw-mlflow",
+        17,
+        "an alias moved directly in MLflow is never served",
+        patch="_cache_follows_raw_mlflow",
+    ),
+    Fault(
+        "audit-chain-unkeyed",
+        18,
+        "a whole-chain rewrite with recomputed hashes fails audit_verify",
+        patch="_audit_chain_unkeyed",
+    ),
+    Fault(
+        "staging-time-elapsed-in-digest",
+        19,
+        "approvals are not made stale by the clock",
+        patch="_elapsed_time_in_evidence",
+    ),
+    Fault(
+        "body-cap-off",
+        20,
+        "an oversized body to any endpoint gets 413 JSON before it is read",
+        patch="_body_cap_off",
+    ),
+    Fault(
+        "stream-trim-off",
+        20,
+        "the stream consumer's streams stay within their bounds",
+        patch="_stream_trim_off",
+    ),
 )
 BY_NAME = {f.name: f for f in FAULTS}
 
@@ -339,7 +375,7 @@ def _unconditional_transitions() -> None:
     from governance.models import PromotionRequest
     from governance.services import approvals
 
-    def reviewable(locked, evidence_digest):
+    def reviewable(locked, evidence_digest, *_now):
         if locked.checks_status != ChecksStatus.PASSED:
             raise approvals.ConflictError("checks", code="checks_not_passed")
 
@@ -381,3 +417,65 @@ def _verify_links_only() -> None:
         return audit.VerifyResult(True, checked)
 
     replace("governance.services.audit", "audit_verify", audit_verify)
+
+
+def _audit_chain_unkeyed() -> None:
+    """Verification as a plain SHA-256 chain: whoever recomputes it passes."""
+    from governance.hashing import event_hash
+
+    def link_problem(*, keys, sequence, key_id, prev_hash, body, stored_hash):
+        ok = event_hash(prev_hash, body) == stored_hash
+        return "" if ok or key_id else "content does not match its hash"
+
+    replace("governance.services.audit", "_link_problem", link_problem)
+
+
+def _elapsed_time_in_evidence() -> None:
+    """The staging check's detail carries the seconds spent in staging (as it
+    once carried the minutes): every re-run changes the evidence."""
+    from dataclasses import replace as dc_replace
+
+    from governance import checks
+
+    original = checks.check_staging_time
+
+    def check_staging_time(*, progress, minimum_minutes, now):
+        result = original(progress=progress, minimum_minutes=minimum_minutes, now=now)
+        elapsed = f" ({progress.minutes * 60:.0f} s in staging)"
+        return dc_replace(result, detail=result.detail + elapsed)
+
+    replace("governance.checks", "check_staging_time", check_staging_time)
+
+
+def _body_cap_off() -> None:
+    from core.limits import BodyLimitMiddleware
+
+    BodyLimitMiddleware.process_view = lambda self, *args: None
+
+
+def _stream_trim_off() -> None:
+    from inference.services.stream import StreamConsumer
+
+    StreamConsumer.trim = lambda self: 0
+
+
+def _serving_rules_off() -> None:
+    from inference.choices import ServedAs
+    from inference.serving import policy
+
+    def serving_grant(*, user, alias=None, version=None):
+        return policy.ServingGrant(
+            None if version is not None else alias, version, ServedAs.PROMOTED
+        )
+
+    replace("inference.serving.policy", "serving_grant", serving_grant)
+    replace("inference.serving.policy", "tests_admit", lambda **kw: False)
+
+
+def _cache_follows_raw_mlflow() -> None:
+    from core import registry
+
+    def alias_confirmed(*, model_name, alias):
+        return registry.alias_resolve(model_name, alias)
+
+    replace("inference.serving.lookup", "alias_confirmed", alias_confirmed)

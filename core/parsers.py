@@ -1,10 +1,11 @@
-"""A JSON parser for the prediction endpoints that enforces the body cap.
+"""The API's JSON parser (every endpoint): enforces the body cap.
 
 DRF's own JSON parser reads the WSGI stream directly, where Django's
-``DATA_UPLOAD_MAX_MEMORY_SIZE`` does not apply; this one refuses a larger body
-with 413 before reading it, and turns every way JSON can be broken (bad UTF-8,
-NaN or Infinity literals, nesting deep enough to exhaust the parser) into a
-400 instead of a server error.
+``DATA_UPLOAD_MAX_MEMORY_SIZE`` does not apply. Every declared length is
+refused above its view's cap by ``core.limits.BodyLimitMiddleware``; this
+parser also stops reading at the cap whatever was declared, and turns every
+way JSON can be broken (bad UTF-8, NaN or Infinity literals, nesting deep
+enough to exhaust the parser) into a 400 instead of a server error.
 """
 
 from __future__ import annotations
@@ -12,19 +13,14 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
-from rest_framework import status
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
 
-from core.exceptions import ApplicationError
+from core.errors import PayloadTooLargeError
+from core.limits import too_large_message
 
 DRAIN_LIMIT = 64 * 1024 * 1024
 CHUNK = 1024 * 1024
-
-
-class PayloadTooLarge(ApplicationError):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    code = "payload_too_large"
 
 
 def _reject_constant(name: str):
@@ -42,12 +38,10 @@ def _drain(stream, limit: int) -> None:
         read += len(chunk)
 
 
-def too_large(size: int | None = None) -> PayloadTooLarge:
+def too_large(size: int | None = None) -> PayloadTooLargeError:
     cap = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    shown = f" ({size} bytes)" if size is not None else ""
-    return PayloadTooLarge(
-        f"request body too large{shown}: the limit is {cap} bytes",
-        {"fields": {"body": [f"at most {cap} bytes"]}},
+    return PayloadTooLargeError(
+        too_large_message(size, cap), {"fields": {"body": [f"at most {cap} bytes"]}}
     )
 
 
