@@ -677,6 +677,13 @@ INFERENCE = {
     "LOG_PARTITION_DAYS_AHEAD": env.int(
         "INFERENCE_LOG_PARTITION_DAYS_AHEAD", default=3
     ),
+    # PostgreSQL: retention detaches a day from the log with an exclusive lock
+    # that inserts queue behind; it waits at most this long for the lock per
+    # attempt (a long monitoring read holds the log), then tries again.
+    "LOG_DETACH_LOCK_TIMEOUT_MS": env.int(
+        "INFERENCE_LOG_DETACH_LOCK_TIMEOUT_MS", default=100
+    ),
+    "LOG_DETACH_ATTEMPTS": env.int("INFERENCE_LOG_DETACH_ATTEMPTS", default=20),
     "RETENTION_ARCHIVE_DIR": Path(
         env.str(
             "INFERENCE_RETENTION_ARCHIVE_DIR", default=str(DATA_DIR / "log-archive")

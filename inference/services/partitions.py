@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import logging
 import re
+import time as clock
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
 
 from inference.models import PredictionLog
 
@@ -29,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 PARENT = PredictionLog._meta.db_table
 DEFAULT_PARTITION = f"{PARENT}_default"
+LOCK_NOT_AVAILABLE = "55P03"
 _DAY_NAME = re.compile(rf"^{PARENT}_p(\d{{8}})$")
 
 
@@ -157,52 +160,113 @@ def log_partitions_ensure(*, days_ahead: int, now: datetime | None = None) -> li
 
 
 def log_partition_drop(part: Partition) -> int:
-    """Detach one day's partition with the feedback of its rows, then drop
-    it; returns the number of log rows it held.
+    """Detach one day's partition, then drop it with the feedback of its
+    rows; returns the number of log rows it held.
 
-    The feedback of the day is found within the range of the partition's log
-    ids (the feedback's unique index on the log id), so deleting it costs the
-    day's feedback, not a probe per feedback row of the whole history. The
-    detach commits on its own: the exclusive lock it takes on the log (inserts
-    wait for it) is held for the detach and its commit only, not while the
-    day's files are removed. A day left detached by a crash between the two
-    is dropped by the next retention (``log_detached_days``).
+    The detach is a transaction of its own and the only step that locks the
+    log: it takes an exclusive lock that inserts queue behind, so it waits
+    for the lock at most ``LOG_DETACH_LOCK_TIMEOUT_MS`` (a monitoring read
+    holding the log would otherwise stall every insert queued behind the
+    detach for the rest of its read) and tries again, up to
+    ``LOG_DETACH_ATTEMPTS`` times. Once detached, no new feedback can reach
+    the day's rows (feedback finds its prediction through the log), so their
+    feedback is deleted after the detach, outside the lock, together with
+    the day's table (``log_detached_day_drop``). A crash between the two
+    leaves a detached day that the next retention drops the same way.
     """
     quote = connection.ops.quote_name
-    feedback = quote("inference_feedback")
-    history = quote("inference_feedbackhistory")
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT count(*), min(id), max(id) FROM {quote(part.name)}"  # noqa: S608
-        )
-        rows, low, high = cursor.fetchone()
-        if rows:
-            # Feedback has no database foreign key to the partitioned log (one
-            # would need the partition key in it): its rows go first.
-            in_part = (
-                f"f.prediction_id BETWEEN %s AND %s AND EXISTS (SELECT 1 FROM "  # noqa: S608
-                f"{quote(part.name)} p WHERE p.id = f.prediction_id)"
-            )
-            cursor.execute(
-                f"DELETE FROM {history} h USING {feedback} f "  # noqa: S608
-                f"WHERE h.feedback_id = f.id AND {in_part}",
-                [low, high],
-            )
-            cursor.execute(
-                f"DELETE FROM {feedback} f WHERE {in_part}",  # noqa: S608
-                [low, high],
-            )
-        cursor.execute(
-            f"ALTER TABLE {quote(PARENT)} DETACH PARTITION {quote(part.name)}"
-        )
+    with connection.cursor() as cursor:
+        # the primary key's index answers the count (index-only scan): no
+        # read of the day's heap
+        cursor.execute(f"SELECT count(*) FROM {quote(part.name)}")  # noqa: S608
+        rows = cursor.fetchone()[0]
+    started = clock.monotonic()
+    attempts = _detach(part)
+    detached = clock.monotonic()
     _drop_detached(part)
-    logger.info("prediction log: dropped partition %s (%d rows)", part.name, rows)
+    logger.info(
+        "prediction log: dropped partition %s (%d rows; detach %.0f ms after "
+        "%d attempt(s), feedback and drop %.0f ms)",
+        part.name,
+        rows,
+        (detached - started) * 1000,
+        attempts,
+        (clock.monotonic() - detached) * 1000,
+    )
     return rows
 
 
+class DetachTimeout(RuntimeError):
+    """The log stayed locked by other work through every detach attempt."""
+
+
+def _detach(part: Partition) -> int:
+    """Detach ``part`` from the log with a bounded wait for its lock; returns
+    the number of attempts it took."""
+    conf = settings.INFERENCE
+    attempts = max(1, conf["LOG_DETACH_ATTEMPTS"])
+    quote = connection.ops.quote_name
+    for attempt in range(1, attempts + 1):
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT set_config('lock_timeout', %s, true)",
+                    [f"{conf['LOG_DETACH_LOCK_TIMEOUT_MS']}ms"],
+                )
+                cursor.execute(
+                    f"ALTER TABLE {quote(PARENT)} DETACH PARTITION {quote(part.name)}"
+                )
+            return attempt
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+            logger.info(
+                "prediction log: %s busy, detach of %s waits (attempt %d of %d)",
+                PARENT,
+                part.name,
+                attempt,
+                attempts,
+            )
+            clock.sleep(min(0.05 * 2**attempt, 2.0))
+    raise DetachTimeout(
+        f"{PARENT} stayed locked through {attempts} attempts to detach "
+        f"{part.name}; the next retention run tries again"
+    )
+
+
 def _drop_detached(part: Partition) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {connection.ops.quote_name(part.name)}")
+    """Delete the feedback of a detached day's rows, then its table."""
+    quote = connection.ops.quote_name
+    feedback = quote("inference_feedback")
+    history = quote("inference_feedbackhistory")
+    table = quote(part.name)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SELECT min(id), max(id) FROM {table}")  # noqa: S608
+        low, high = cursor.fetchone()
+        if low is not None:
+            # Feedback has no database foreign key to the partitioned log (one
+            # would need the partition key in it). The id range narrows it to
+            # the day's feedback; the probe of the day's primary key keeps a
+            # late row of another day whose id falls in the range. Probing
+            # (a nested loop over the day's feedback) rather than hashing the
+            # whole day: about 1/3 of the time at 25,000 feedback rows in a
+            # day of 1.25 million.
+            in_day = (
+                f"f.prediction_id BETWEEN %s AND %s AND EXISTS (SELECT 1 FROM "  # noqa: S608
+                f"{table} p WHERE p.id = f.prediction_id)"
+            )
+            cursor.execute("SET LOCAL enable_hashjoin = off")
+            cursor.execute("SET LOCAL enable_mergejoin = off")
+            cursor.execute(
+                f"DELETE FROM {history} h USING {feedback} f "  # noqa: S608
+                f"WHERE h.feedback_id = f.id AND {in_day}",
+                [low, high],
+            )
+            cursor.execute(
+                f"DELETE FROM {feedback} f WHERE {in_day}",  # noqa: S608
+                [low, high],
+            )
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def log_detached_days() -> list[Partition]:

@@ -4,9 +4,13 @@ window reads that read only the partitions they need (EXPLAIN)."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -273,6 +277,87 @@ def test_retention_drops_a_day_left_detached_by_an_interrupted_retention(days_ba
         name = partition_name((noon - timedelta(days=1)).date())
         cursor.execute(f"SELECT id FROM {quote(name)}")  # noqa: S608
         assert [r[0] for r in cursor.fetchall()] == [kept.id]
+
+
+@contextlib.contextmanager
+def _log_held_by_a_long_read():
+    """Another session reading the log in an open transaction (a drift
+    report's sample): it holds a lock that conflicts with a detach. (The
+    test commits its rows and partitions: a transaction-wrapped test would
+    hold the partitions' creation locks and the read would wait for it.)"""
+    conf = connection.settings_dict
+    other = psycopg.connect(
+        dbname=conf["NAME"],
+        user=conf["USER"] or None,
+        host=conf["HOST"] or None,
+        port=conf["PORT"] or None,
+        password=conf["PASSWORD"] or None,
+    )
+    try:
+        other.execute("SELECT count(*) FROM inference_predictionlog")
+        yield other
+    finally:
+        other.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retention_gives_up_on_a_busy_log_without_a_long_wait(days_back, settings):
+    from inference.services.partitions import DetachTimeout
+    from inference.services.retention import prediction_log_prune
+
+    settings.INFERENCE = {
+        **settings.INFERENCE,
+        "LOG_DETACH_LOCK_TIMEOUT_MS": 50,
+        "LOG_DETACH_ATTEMPTS": 2,
+    }
+    noon = datetime.combine(days_back, datetime.min.time(), tzinfo=UTC) + timedelta(
+        hours=12
+    )
+    old = _log(noon - timedelta(days=4))
+    Feedback.objects.create(prediction=old, label="a")
+
+    with _log_held_by_a_long_read():
+        started = time.monotonic()
+        with pytest.raises(DetachTimeout, match="stayed locked through 2 attempts"):
+            prediction_log_prune(older_than_days=2)
+        waited = time.monotonic() - started
+
+    # two bounded waits and a pause, not the read's whole length
+    assert waited < 5
+    day = (noon - timedelta(days=4)).date()
+    assert day in {p.day for p in log_partitions()}
+    assert PredictionLog.objects.filter(id=old.id).exists()
+    assert Feedback.objects.filter(prediction_id=old.id).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retention_detaches_once_the_busy_log_is_free(days_back, settings, caplog):
+    from inference.services.retention import prediction_log_prune
+
+    settings.INFERENCE = {
+        **settings.INFERENCE,
+        "LOG_DETACH_LOCK_TIMEOUT_MS": 50,
+        "LOG_DETACH_ATTEMPTS": 20,
+    }
+    noon = datetime.combine(days_back, datetime.min.time(), tzinfo=UTC) + timedelta(
+        hours=12
+    )
+    old = _log(noon - timedelta(days=4))
+    Feedback.objects.create(prediction=old, label="a")
+
+    with _log_held_by_a_long_read() as other:
+        timer = threading.Timer(0.4, other.rollback)
+        timer.start()
+        try:
+            with caplog.at_level("INFO", logger="inference.services.partitions"):
+                assert prediction_log_prune(older_than_days=2) == 1
+        finally:
+            timer.join()
+
+    assert "waits (attempt 1 of 20)" in caplog.text
+    assert not PredictionLog.objects.filter(id=old.id).exists()
+    assert not Feedback.objects.exists()
+    assert (noon - timedelta(days=4)).date() not in {p.day for p in log_partitions()}
 
 
 # --- pruning in reads (EXPLAIN) -----------------------------------------------
