@@ -39,10 +39,8 @@ import argparse
 import csv
 import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -54,6 +52,9 @@ from serve import (  # noqa: E402 - the serving benchmark's helpers
     Server,
     lua_script,
     messages,
+    migrate_with_client,
+    modelgate_env,
+    prepare,
     run,
     wait_ready,
     wrk,
@@ -98,69 +99,19 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed (apt-get install wrk)")
     levels = [int(c) for c in args.concurrency.split(",")]
     row_counts = [int(r) for r in args.rows.split(",")]
-    tmp = Path(tempfile.mkdtemp(prefix="modelgate-bench-hybrid-"))
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "GUNICORN_", "INFERENCE_"))
-    }
-    mlflow_uri = args.mlflow_uri or f"sqlite:///{ROOT / 'var' / 'mlflow' / 'mlflow.db'}"
+    tmp, base_env = prepare(args.pg_url, args.mlflow_uri, "modelgate-bench-hybrid-")
     inputs_dir = tmp / "batch-input"
     inputs_dir.mkdir()
-    import psycopg
-
-    admin_url, _, db_name = args.pg_url.rpartition("/")
-    with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{db_name}"')
-        conn.execute(f'CREATE DATABASE "{db_name}"')
-    env.update(
-        {
-            "DO_NOT_TRACK": "1",
-            "PYTHONUNBUFFERED": "1",
-            "MLFLOW_TRACKING_URI": mlflow_uri,
-            "DJANGO_SETTINGS_MODULE": "config.settings.production",
-            "DJANGO_SECRET_KEY": "bench-" + os.urandom(24).hex(),
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-            "DJANGO_SECURE_SSL_REDIRECT": "false",
-            "DJANGO_LOG_LEVEL": "WARNING",
-            "DATABASE_URL": args.pg_url,
-            "MODELGATE_DATA_DIR": str(tmp / "data"),
-            "MODELGATE_MODEL_CACHE_DIR": str(tmp / "model-cache"),
-            "INFERENCE_WARM_MODELS": f"{args.model}@production",
-            "INFERENCE_BATCH_ALLOWED_DIRS": str(inputs_dir),
-            "API_THROTTLE_PREDICT": "1000000000/hour",
-            "CELERY_BROKER_URL": "memory://",
-            "REDIS_URL": args.redis_url,
-            "GUNICORN_WORKERS": str(args.workers),
-            "GUNICORN_WORKER_CLASS": "gthread",
-            "GUNICORN_THREADS": str(args.threads),
-            "GUNICORN_CPU_AFFINITY": "1",
-            "GUNICORN_ACCESSLOG": "/dev/null",
-            "GUNICORN_KEEPALIVE": "5",
-            "GUNICORN_BIND": f"127.0.0.1:{PORT}",
-        }
+    env = modelgate_env(
+        base_env,
+        tmp,
+        args,
+        INFERENCE_BATCH_ALLOWED_DIRS=str(inputs_dir),
+        GUNICORN_BIND=f"127.0.0.1:{PORT}",
     )
-    run([PY, "manage.py", "migrate", "--no-input", "-v", "0"], env)
-    token = (
-        run(
-            [
-                PY,
-                "manage.py",
-                "create_api_token",
-                "bench-client",
-                "--create",
-                "--role",
-                "api_clients",
-            ],
-            env,
-        )
-        .strip()
-        .splitlines()[-1]
-    )
+    token = migrate_with_client(env)
     texts = messages(max(row_counts))
     keys_csv = inputs_dir / "keys.csv"
     with open(keys_csv, "w", newline="", encoding="utf-8") as handle:

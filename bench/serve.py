@@ -103,6 +103,78 @@ def run(cmd: list[str], env: dict | None = None) -> str:
     return out.stdout
 
 
+def prepare(pg_url: str, mlflow_uri: str | None, prefix: str) -> tuple[Path, dict]:
+    """A scratch folder, a fresh database and the environment every server of a
+    benchmark starts from (this process's, without its Django, gunicorn and
+    inference settings)."""
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (apt-get install wrk)")
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "GUNICORN_", "INFERENCE_"))
+    }
+    env.update({"DO_NOT_TRACK": "1", "PYTHONUNBUFFERED": "1"})
+    # mlflow models serve starts `uvicorn` from PATH: use this environment's
+    env["PATH"] = f"{Path(PY).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["MLFLOW_TRACKING_URI"] = (
+        mlflow_uri or f"sqlite:///{ROOT / 'var' / 'mlflow' / 'mlflow.db'}"
+    )
+    import psycopg
+
+    admin_url, _, db_name = pg_url.rpartition("/")
+    with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{db_name}"')
+        conn.execute(f'CREATE DATABASE "{db_name}"')
+    return tmp, env
+
+
+def modelgate_env(base_env: dict, tmp: Path, args, **extra: str) -> dict:
+    """Production settings of a Modelgate server under benchmark: PostgreSQL,
+    the model warmed, no throttle, no access log; ``extra`` overrides."""
+    return {
+        **base_env,
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "DJANGO_SECRET_KEY": "bench-" + os.urandom(24).hex(),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_LOG_LEVEL": "WARNING",
+        "DATABASE_URL": args.pg_url,
+        "MODELGATE_DATA_DIR": str(tmp / "data"),
+        "MODELGATE_MODEL_CACHE_DIR": str(tmp / "model-cache"),
+        "INFERENCE_WARM_MODELS": f"{args.model}@production",
+        "API_THROTTLE_PREDICT": "1000000000/hour",
+        "CELERY_BROKER_URL": "memory://",
+        "REDIS_URL": args.redis_url,
+        "GUNICORN_WORKERS": str(args.workers),
+        "GUNICORN_WORKER_CLASS": "gthread",
+        "GUNICORN_THREADS": str(args.threads),
+        "GUNICORN_CPU_AFFINITY": "1",
+        "GUNICORN_ACCESSLOG": "/dev/null",
+        "GUNICORN_KEEPALIVE": "5",
+        **extra,
+    }
+
+
+def migrate_with_client(env: dict) -> str:
+    """Migrates the benchmark's database and returns an API client's token."""
+    run([PY, "manage.py", "migrate", "--no-input", "-v", "0"], env)
+    out = run(
+        [
+            PY,
+            "manage.py",
+            "create_api_token",
+            "bench-client",
+            "--create",
+            "--role",
+            "api_clients",
+        ],
+        env,
+    )
+    return out.strip().splitlines()[-1]
+
+
 def messages(n: int) -> list[str]:
     lines = DATA.read_text(encoding="utf-8").splitlines()
     return [line.split("\t", 1)[1] for line in lines[:n]]
@@ -238,67 +310,17 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed (apt-get install wrk)")
     levels = [int(c) for c in args.concurrency.split(",")]
     row_counts = [int(r) for r in args.rows.split(",")]
-    tmp = Path(tempfile.mkdtemp(prefix="modelgate-bench-"))
-    base_env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "GUNICORN_", "INFERENCE_"))
-    }
-    base_env.update({"DO_NOT_TRACK": "1", "PYTHONUNBUFFERED": "1"})
-    # mlflow models serve starts `uvicorn` from PATH: use this environment's
-    base_env["PATH"] = f"{Path(PY).parent}{os.pathsep}{base_env.get('PATH', '')}"
-    mlflow_uri = args.mlflow_uri or f"sqlite:///{ROOT / 'var' / 'mlflow' / 'mlflow.db'}"
-    base_env["MLFLOW_TRACKING_URI"] = mlflow_uri
-
-    # PostgreSQL database, schema, a client token; production alias → version
-    import psycopg
-
-    admin_url, _, db_name = args.pg_url.rpartition("/")
-    with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{db_name}"')
-        conn.execute(f'CREATE DATABASE "{db_name}"')
-    mg_env = {
-        **base_env,
-        "DJANGO_SETTINGS_MODULE": "config.settings.production",
-        "DJANGO_SECRET_KEY": "bench-" + os.urandom(24).hex(),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "DJANGO_LOG_LEVEL": "WARNING",
-        "DATABASE_URL": args.pg_url,
-        "MODELGATE_DATA_DIR": str(tmp / "data"),
-        "MODELGATE_MODEL_CACHE_DIR": str(tmp / "model-cache"),
-        "INFERENCE_WARM_MODELS": f"{args.model}@production",
-        "API_THROTTLE_PREDICT": "1000000000/hour",
-        "CELERY_BROKER_URL": "memory://",
-        "REDIS_URL": args.redis_url,
-        "GUNICORN_WORKERS": str(args.workers),
-        "GUNICORN_WORKER_CLASS": args.worker_class,
-        "GUNICORN_THREADS": str(args.threads),
-        "GUNICORN_CPU_AFFINITY": "1" if args.cpu_affinity else "0",
-        "GUNICORN_ACCESSLOG": "/dev/null",
-        "GUNICORN_KEEPALIVE": "5",
-    }
-    run([PY, "manage.py", "migrate", "--no-input", "-v", "0"], mg_env)
-    token = (
-        run(
-            [
-                PY,
-                "manage.py",
-                "create_api_token",
-                "bench-client",
-                "--create",
-                "--role",
-                "api_clients",
-            ],
-            mg_env,
-        )
-        .strip()
-        .splitlines()[-1]
+    tmp, base_env = prepare(args.pg_url, args.mlflow_uri, "modelgate-bench-")
+    mg_env = modelgate_env(
+        base_env,
+        tmp,
+        args,
+        GUNICORN_WORKER_CLASS=args.worker_class,
+        GUNICORN_CPU_AFFINITY="1" if args.cpu_affinity else "0",
     )
+    token = migrate_with_client(mg_env)
     run(
         [
             PY,
