@@ -158,3 +158,47 @@ def test_30_parallel_attempts_check_at_most_the_limit_of_passwords(
     assert len(checks) <= 10
     assert statuses.count(200) == len(checks)
     assert statuses.count(429) == 30 - len(checks)
+
+
+def test_a_burst_across_a_window_boundary_gets_the_limit_once(monkeypatch):
+    """Ten wrong passwords just before a minute turns and ten just after: a
+    per-minute counter alone would check all twenty (twice the limit, as a
+    30-attempt burst in the live stack once did); the sliding count checks
+    the first ten only, and refuses the second ten."""
+    from types import SimpleNamespace
+
+    from core import throttling
+
+    throttle = throttling.LoginThrottle("10/minute")
+    boundary = 1_800_000_000.0  # a whole minute
+    now = [boundary - 0.5]
+    # the throttle's clock only: the cache keeps the real one for expiry
+    monkeypatch.setattr(throttling, "time", SimpleNamespace(time=lambda: now[0]))
+    waits = [throttle.attempt("10.0.0.1", "alice") for _ in range(10)]
+    now[0] = boundary + 0.5
+    waits += [throttle.attempt("10.0.0.1", "alice") for _ in range(10)]
+    assert waits[:10] == [0] * 10
+    assert all(wait > 0 for wait in waits[10:])
+
+
+def test_the_previous_window_weighs_what_the_sliding_period_still_covers():
+    from core.throttling import sliding_count
+
+    assert sliding_count(3, 10, 0.0) == 13
+    assert sliding_count(3, 10, 0.5) == 8
+    assert sliding_count(3, 10, 1.0) == 3
+
+
+def test_retry_after_is_when_one_more_attempt_fits():
+    from core.throttling import retry_after, sliding_count
+
+    # 11 attempts this window, 30 s in: next window, once this one weighs
+    # 9/11 or less: 30 s to the turn + 60 * (2/11) s
+    wait = retry_after(11, 0, 0.5, 10, 60)
+    assert wait == 41
+    assert sliding_count(1, 11, 11 / 60) <= 10
+    assert sliding_count(1, 11, 10 / 60) > 10
+    # 2 attempts here, 10 in the previous window, at its start: one more fits
+    # once the previous weighs 7, i.e. 30 % into this window
+    assert retry_after(2, 10, 0.0, 10, 60) == 18
+    assert sliding_count(3, 10, 0.3) <= 10
