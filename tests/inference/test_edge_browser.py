@@ -75,7 +75,16 @@ def test_edge_page_predicts_offline_like_the_server_and_reports_once(
         page.evaluate("m => modelgateEdge.predict({message: m})", m)
         for m in MESSAGES[1:]
     ]
-    # and the page reloaded without a network (service worker, cached model)
+    # then nothing reached the server: the five wait in the page's queue
+    assert page.evaluate("modelgateEdge.queue().length") == 5
+    assert not PredictionLog.objects.filter(source="edge").exists()
+
+    # when the page is reloaded without a network (service worker, cached
+    # model). Chromium applies the context's offline emulation to the new
+    # document a moment after its scripts start, so the reloaded page's
+    # first report can reach the server while its answer is lost: the items
+    # stay queued and are sent again once online, answered "duplicate"; the
+    # exactly-once check below covers that path.
     page.reload()
     page.wait_for_selector(f"body[data-edge-ready='{served_sms.version}']")
     assert page.inner_text("#edge-network") == "offline"
@@ -90,8 +99,7 @@ def test_edge_page_predicts_offline_like_the_server_and_reports_once(
         for label, p in expected.items():
             assert abs(result["probabilities"][label] - p) <= 1e-4
     assert all(e["version"] == served_sms.version for e in edge)
-    assert page.evaluate("modelgateEdge.queue().length") == 6
-    assert not PredictionLog.objects.filter(source="edge").exists()
+    assert page.evaluate("modelgateEdge.queue().length") >= 1
 
     # when the network is back, the queue is reported
     context.set_offline(False)
