@@ -198,6 +198,18 @@ def prediction_log_max_id(*, before: datetime) -> int:
     return found or 0
 
 
+def prediction_log_next_id(*, after: int) -> int | None:
+    """Smallest log id above ``after`` (None if none): where a consumer of the
+    log by id resumes, whatever gap lies between (ids lost to rolled-back
+    inserts, removed by retention, or below a watermark that starts at 0)."""
+    return (
+        PredictionLog.objects.filter(id__gt=after)
+        .order_by("id")
+        .values_list("id", flat=True)
+        .first()
+    )
+
+
 def prediction_minute_aggregates(
     *, after_id: int, up_to_id: int, latency_bounds_ms: tuple[float, ...]
 ) -> tuple[list[dict], list[dict]]:

@@ -1,11 +1,12 @@
 """Incremental per-minute and per-hour rollups of the prediction log and of
 refused requests, so dashboards read a few hundred rows whatever the log size.
 
-Predictions are consumed by id, in chunks, up to the newest row older than
-``ROLLUP_LAG_SECONDS`` (ids are assigned at insert, commits may land out of
-order; the lag covers transactions shorter than it). Errors are consumed by
-time, whole minutes at a time. The watermark row is locked for the run, so
-two runs never count a row twice.
+Predictions are consumed by id, in chunks of ``ROLLUP_CHUNK_ROWS`` ids that
+start at the next existing id (a gap in the ids is skipped at once), up to the
+newest row older than ``ROLLUP_LAG_SECONDS`` (ids are assigned at insert,
+commits may land out of order; the lag covers transactions shorter than it).
+Errors are consumed by time, whole minutes at a time. The watermark row is
+locked for the run, so two runs never count a row twice.
 """
 
 from __future__ import annotations
@@ -173,7 +174,10 @@ def rollups_update_predictions(*, now: datetime | None = None) -> int:
             newest = inference_selectors.prediction_log_max_id(before=horizon)
             if newest <= mark.last_id:
                 return consumed
-            up_to = min(newest, mark.last_id + conf["ROLLUP_CHUNK_ROWS"])
+            # a chunk starts at the next existing id: a gap in the ids costs
+            # one query, not one transaction per chunk of empty ids
+            first = inference_selectors.prediction_log_next_id(after=mark.last_id)
+            up_to = min(newest, first - 1 + conf["ROLLUP_CHUNK_ROWS"])
             traffic, labels = inference_selectors.prediction_minute_aggregates(
                 after_id=mark.last_id,
                 up_to_id=up_to,

@@ -3,6 +3,7 @@ and dashboards that never read the raw log."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -78,6 +79,30 @@ def test_chunks_resume_where_they_stopped(settings):
         )
         == 50
     )
+
+
+def test_a_gap_in_the_ids_is_skipped_in_one_step(settings, caplog):
+    # given rows after a watermark of 0 (the ids start far above it) and one
+    # row a million ids further (ids lost to rollbacks or removed by retention)
+    settings.MONITORING = {**settings.MONITORING, "ROLLUP_CHUNK_ROWS": 10}
+    start = timezone.now() - timedelta(hours=1)
+    rows = _rows(20, start=start, minutes=30)
+    far = PredictionLog.objects.create(
+        id=rows[-1].id + 1_000_000,
+        model_name="m",
+        model_version=1,
+        inputs={"x": 0},
+        prediction="a",
+        latency_ms=1.0,
+        created_at=start + timedelta(minutes=31),
+    )
+    # when the rollups run
+    with caplog.at_level(logging.INFO, logger="monitoring.services.rollups"):
+        assert rollups.rollups_update_predictions() == 21
+    # then each chunk starts at a row: two chunks of 10, one for the far row
+    chunks = [r for r in caplog.records if r.getMessage().startswith("rollups:")]
+    assert len(chunks) == 3, [r.getMessage() for r in chunks]
+    assert RollupWatermark.objects.get(name=rollups.LOG_MARK).last_id == far.id
 
 
 def test_series_percentiles_and_totals():
