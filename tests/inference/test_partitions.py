@@ -300,6 +300,75 @@ def _log_held_by_a_long_read():
         other.close()
 
 
+@pytest.mark.django_db
+def test_a_dropped_day_is_counted_and_its_feedback_deleted_in_paced_chunks(
+    days_back, settings, caplog, monkeypatch
+):
+    from inference.services import partitions
+    from inference.services.retention import prediction_log_prune
+
+    settings.INFERENCE = {
+        **settings.INFERENCE,
+        "LOG_DROP_CHUNK_ROWS": 2,
+        "LOG_DROP_PAUSE_MS": 7,
+    }
+    pauses = []
+    monkeypatch.setattr(partitions.clock, "sleep", pauses.append)
+    noon = datetime.combine(days_back, datetime.min.time(), tzinfo=UTC) + timedelta(
+        hours=12
+    )
+    old = [_log(noon - timedelta(days=4)) for _ in range(5)]
+    inside = _log(noon - timedelta(days=1))  # logged late: an id of day 4's range
+    old.append(_log(noon - timedelta(days=4)))
+    for row in (*old, inside):
+        fb = Feedback.objects.create(prediction=row, label="b")
+        FeedbackHistory.objects.create(feedback=fb, previous_label="a", new_label="b")
+
+    with caplog.at_level("INFO", logger="inference.services.partitions"):
+        assert prediction_log_prune(older_than_days=2) == 6
+
+    # 6 rows in chunks of 2: three full chunks, a pause after each (an empty
+    # read after the last one ends the loop)
+    assert "(6 rows; " in caplog.text and "in 3 chunk(s)" in caplog.text
+    assert pauses == [0.007] * 3
+    assert list(Feedback.objects.values_list("prediction_id", flat=True)) == [inside.id]
+    assert list(
+        FeedbackHistory.objects.values_list("feedback__prediction_id", flat=True)
+    ) == [inside.id]
+
+
+@pytest.mark.django_db
+def test_a_drop_stopped_between_chunks_is_finished_by_the_next_retention(
+    days_back, settings, monkeypatch
+):
+    from inference.services import partitions
+    from inference.services.partitions import log_detached_days
+    from inference.services.retention import prediction_log_prune
+
+    settings.INFERENCE = {**settings.INFERENCE, "LOG_DROP_CHUNK_ROWS": 2}
+    noon = datetime.combine(days_back, datetime.min.time(), tzinfo=UTC) + timedelta(
+        hours=12
+    )
+    day = (noon - timedelta(days=4)).date()
+    old = [_log(noon - timedelta(days=4)) for _ in range(5)]
+    for row in old:
+        Feedback.objects.create(prediction=row, label="a")
+
+    def stop(_seconds):
+        raise KeyboardInterrupt  # the worker stopped after the first chunk
+
+    monkeypatch.setattr(partitions.clock, "sleep", stop)
+    with pytest.raises(KeyboardInterrupt):
+        prediction_log_prune(older_than_days=2)
+    assert [p.day for p in log_detached_days()] == [day]
+    assert Feedback.objects.count() == 3  # the first chunk's two went
+
+    monkeypatch.setattr(partitions.clock, "sleep", lambda _seconds: None)
+    prediction_log_prune(older_than_days=2)
+    assert log_detached_days() == []
+    assert not Feedback.objects.exists()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_retention_gives_up_on_a_busy_log_without_a_long_wait(days_back, settings):
     from inference.services.partitions import DetachTimeout
