@@ -90,7 +90,7 @@ def run(ctx) -> None:
             h.approve_ok(ctx, request_id, "production_approver")
             approved_at = time.monotonic()
             # housekeeping re-runs the checks many times before the second
-            time.sleep(20 if ctx.fast else 60)
+            time.sleep(10 if ctx.fast else 60)
             refreshes = sum(1 for t in ticks if t > approved_at)
             h.approve_ok(ctx, request_id, "production_approver_2")
             final = h.wait_status(ctx, request_id, ("applied", "apply_failed"))
