@@ -48,26 +48,13 @@ ROLE_USERS = {
 }
 
 
-# CI-sized training: the same models, with a smaller drift reference, fewer
-# folds for its predictions and a smaller outlier forest
-FAST_TRAINING = (
-    "--set",
-    "reference.cv_folds=2",
-    "--set",
-    "reference.sample_size=300",
-    "--set",
-    "outliers.n_estimators=20",
-)
-
-
-def bootstrap(stack: Stack, fast: bool = False) -> dict[str, Account]:
+def bootstrap(stack: Stack) -> dict[str, Account]:
     """Demo users, the demo models trained into the MLflow server and promoted
     to production through the workflow, the demo monitors."""
     started = time.monotonic()
     stack.manage("seed_demo")
-    sized = FAST_TRAINING if fast else ()
-    for config in ("params.yaml", "params-tabular.yaml"):
-        stack.manage("train", "--config", config, "--if-absent", *sized, timeout=900)
+    stack.manage("train", "--config", "params.yaml", "--if-absent", timeout=900)
+    stack.manage("train", "--config", "params-tabular.yaml", "--if-absent")
     stack.manage("seed_monitors", "--model", "sms-spam", "--model", "breast-cancer")
     stack.manage("seed_promotions")
     configure_environment(stack)
@@ -283,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     with stack:
         print(f"  stack up in {time.monotonic() - started:.0f}s", flush=True)
-        accounts = bootstrap(stack, fast=args.fast)
+        accounts = bootstrap(stack)
         if args.faults is not None:
             return run_faults(stack, accounts, modules, args, started)
         for module in modules:
