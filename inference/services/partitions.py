@@ -258,21 +258,21 @@ def _drop_detached(part: Partition) -> tuple[int, int]:
         f"FROM {table} p WHERE p.id = f.prediction_id)"
     )
     rows = chunks = 0
-    last = None
+    last = -(2**63)  # below every bigint id
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
-            # the chunk's last id and its row count from the primary key's
-            # index alone (an index-only scan of the chunk, never the heap)
-            after = "" if last is None else "WHERE id > %s "
+            # the chunk's ids and row count from the primary key's index alone
+            # (an index-only scan of the chunk, never the heap); no id of the
+            # day lies between the previous chunk's last and this one's first
             cursor.execute(
                 f"SELECT min(id), max(id), count(*) FROM (SELECT id FROM "  # noqa: S608
-                f"{table} {after}ORDER BY id LIMIT %s) chunk",
-                ([] if last is None else [last]) + [size],
+                f"{table} WHERE id > %s ORDER BY id LIMIT %s) chunk",
+                [last, size],
             )
             first, end, counted = cursor.fetchone()
             if end is None:
                 break
-            low = first - 1 if last is None else last
+            low = first - 1
             cursor.execute("SET LOCAL enable_hashjoin = off")
             cursor.execute("SET LOCAL enable_mergejoin = off")
             cursor.execute(
