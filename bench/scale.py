@@ -31,7 +31,11 @@ reads the application runs (the project's own selectors and views):
   (the detach; the last batch of the delete), the whole retention's time
   (with the paced deletion of the day's feedback and the drop), table size
   and dead rows after, the writers' p99 and max before and during (the first
-  seconds and the whole retention).
+  seconds and the whole retention), and as a control the same writers as
+  long again after it with no retention running (at most
+  ``--control-max-seconds``): the p99 over a span as long as the
+  retention's, and the spread of the p99 of every window as long as the
+  baseline without retention against those during it.
 
 Prints a table with both columns and their ratio; ``--json`` writes the
 figures. The databases are dropped at the end (``--keep`` keeps them).
@@ -336,9 +340,9 @@ class Writers:
         i = k
         while not self._stop.is_set():
             row = _row(i, datetime.now(tz=UTC), texts)
-            t0 = time.perf_counter()
+            t0 = time.monotonic()  # the clock of the retention's process too
             prediction_logs_insert([row])
-            mine.append((t0, time.perf_counter() - t0))
+            mine.append((t0, time.monotonic() - t0))
             i += self.n
         connection.close()
         with self._lock:
@@ -547,49 +551,92 @@ def _dead_rows(cursor) -> int:
     return int(cursor.fetchone()[0])
 
 
-def _retention(args, variant: str, end: datetime) -> dict:
-    """Prune the oldest day of the history (one partition) with the
-    project's retention while writers insert."""
+def prune_child(args, end: datetime) -> None:
+    """Child process: the project's retention of the oldest day, run when the
+    parent writes a line to stdin (Django is set up by then), as a Celery
+    worker runs it, apart from the serving process; prints its monotonic
+    times (the machine's clock, the same in every process)."""
     from unittest import mock
 
-    from django.db import connection
+    import django
 
+    django.setup()
     from inference.services import partitions, retention
     from inference.services.partitions import day_start
 
     start, _ = _span(args.rows, args.per_day, end)
     cutoff = day_start(start.date() + timedelta(days=1))
     clock = SimpleNamespace(now=lambda: cutoff + timedelta(days=1))
-
     detached: list[float] = []
     detach = partitions._detach
 
     def timed_detach(part):
         attempts = detach(part)
-        detached.append(time.perf_counter())
+        detached.append(time.monotonic())
         return attempts
 
-    def prune() -> int:
-        # the project's retention, its clock set so that the cutoff is the
-        # end of the oldest day of the history; the detach timed (the day is
-        # out of the log when it returns)
-        with (
-            mock.patch.object(retention, "timezone", clock),
-            mock.patch.object(partitions, "_detach", timed_detach),
-        ):
-            return retention.prediction_log_prune(older_than_days=1)
+    print("READY", flush=True)
+    sys.stdin.readline()
+    # the project's retention, its clock set so that the cutoff is the end
+    # of the oldest day of the history; the detach timed (the day is out of
+    # the log when it returns)
+    t0 = time.monotonic()
+    with (
+        mock.patch.object(retention, "timezone", clock),
+        mock.patch.object(partitions, "_detach", timed_detach),
+    ):
+        removed = retention.prediction_log_prune(older_than_days=1)
+    t1 = time.monotonic()
+    figures = {"start": t0, "end": t1, "detached": detached, "removed": removed}
+    print("RESULT " + json.dumps(figures), flush=True)
+
+
+def _retention(args, variant: str, end: datetime) -> dict:
+    """Prune the oldest day of the history (one partition) with the
+    project's retention, in a process of its own, while writers insert."""
+    from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM inference_predictionlog")
         rows_before = cursor.fetchone()[0]
         size_before = _log_size(cursor, variant)
+    env = os.environ.copy()
+    env["DATABASE_URL"] = _db_url(args.url, connection.settings_dict["NAME"])
+    child = subprocess.Popen(
+        [
+            sys.executable, __file__, "--prune", variant,
+            "--rows", str(args.rows), "--per-day", str(args.per_day),
+            "--database", args.database, "--end", end.isoformat(),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )  # fmt: skip
+    assert child.stdout.readline().strip() == "READY"
     writers = Writers(args.writers)
     writers.start()
     time.sleep(args.insert_seconds)
-    r0 = time.perf_counter()
-    removed = prune()
-    r1 = time.perf_counter()
-    time.sleep(max(1.0, args.insert_seconds - (r1 - r0)) + 0.5)
+    child.stdin.write("go\n")
+    child.stdin.flush()
+    figures = None
+    for line in child.stdout:
+        if line.startswith("RESULT "):
+            figures = json.loads(line[7:])
+        else:
+            print(line, end="", flush=True)
+    if child.wait() != 0 or figures is None:
+        writers.stop()
+        sys.exit(f"retention of {variant} failed")
+    r0, r1, detached = figures["start"], figures["end"], figures["detached"]
+    removed = figures["removed"]
+    # the control: the same writers as long again with no retention running,
+    # so the retention's p99 is compared with a p99 over as long a span
+    # (a longer span holds more of the machine's own stalls)
+    span = max(args.insert_seconds, r1 - r0)
+    control = min(span, args.control_max_seconds)
+    c0 = r1 + 0.5
+    time.sleep(max(0.0, c0 + control - time.monotonic()))
     writers.stop()
     with connection.cursor() as cursor:
         size_after = _log_size(cursor, variant)
@@ -597,8 +644,23 @@ def _retention(args, variant: str, end: datetime) -> dict:
     # the writes of the retention's time, and at least of as long a time as
     # the baseline before it: a p99 over the same span of serving
     before = writers.between(r0 - args.insert_seconds, r0 - 0.001)
-    during = writers.between(r0, max(r1, r0 + args.insert_seconds))
+    during = writers.between(r0, r0 + span)
     first = writers.between(r0, r0 + args.insert_seconds)
+    after = writers.between(c0, c0 + control)
+    step = args.insert_seconds
+    # the p99 of every window as long as the baseline, without retention (the
+    # one before and those of the control) and during it: the spread of the
+    # quiet ones is what a rise has to leave to be measurable
+    quiet_windows = [before] + [
+        writers.between(c0 + k * step, c0 + (k + 1) * step)
+        for k in range(int(control // step))
+    ]
+    busy_windows = [
+        writers.between(r0 + k * step, r0 + (k + 1) * step)
+        for k in range(max(1, int(span // step)))
+    ]
+    quiet_p99 = [_quantile(w, 0.99) for w in quiet_windows if w]
+    busy_p99 = [_quantile(w, 0.99) for w in busy_windows if w]
     return {
         "rows_in_table": rows_before,
         "rows_removed": removed,
@@ -616,11 +678,38 @@ def _retention(args, variant: str, end: datetime) -> dict:
         "p99_first_ms": _quantile(first, 0.99),
         "p99_during_ms": _quantile(during, 0.99),
         "max_during_ms": max(during) if during else float("nan"),
+        "detach_at_s": (detached[-1] - r0) if detached else None,
+        # the slowest writes of the retention: when they started (s after its
+        # start) and how long they took (ms)
+        "slowest_during": sorted(
+            (
+                (round(t - r0, 3), round(d * 1000, 2))
+                for t, d in writers.samples
+                if r0 <= t <= r0 + span
+            ),
+            key=lambda pair: -pair[1],
+        )[:20],
+        "control_s": control,
+        "writes_after": len(after),
+        "p99_after_ms": _quantile(after, 0.99),
+        "max_after_ms": max(after) if after else float("nan"),
+        "window_s": step,
+        "p99_windows_quiet_ms": quiet_p99,
+        "p99_windows_during_ms": busy_p99,
     }
 
 
 def _print_progress(label: str, out: dict) -> None:
     print(f"  measured: {label}", flush=True)
+
+
+def _spread(values: list[float]) -> str:
+    if not values:
+        return "–"
+    return (
+        f"{_fmt(statistics.median(values))} ({_fmt(min(values))}–{_fmt(max(values))}, "
+        f"{len(values)})"
+    )
 
 
 def _fmt(value) -> str:
@@ -706,6 +795,25 @@ def table(result: dict) -> str:
     row("writes' max before retention, ms", ra["max_before_ms"], rb["max_before_ms"])
     row("writes' max during retention, ms", ra["max_during_ms"], rb["max_during_ms"])
     row("writes during retention", ra["writes_during"], rb["writes_during"])
+    row(
+        "writes' p99 after retention, as long as it (control), ms",
+        ra["p99_after_ms"],
+        rb["p99_after_ms"],
+    )
+    row(
+        "writes' max after retention (control), ms",
+        ra["max_after_ms"],
+        rb["max_after_ms"],
+    )
+    for label, key in (
+        ("without retention", "p99_windows_quiet_ms"),
+        ("during retention", "p99_windows_during_ms"),
+    ):
+        a, b = ra[key], rb[key]
+        lines.append(
+            f"| writes' p99 of each {_fmt(ra['window_s'])} s window {label}: "
+            f"median (min–max), ms | {_spread(a)} | {_spread(b)} | |"
+        )
     return "\n".join(lines)
 
 
@@ -725,9 +833,16 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=2)
     parser.add_argument("--insert-seconds", type=float, default=3.0)
     parser.add_argument("--insert-rounds", type=int, default=10)
+    parser.add_argument(
+        "--control-max-seconds",
+        type=float,
+        default=120.0,
+        help="longest control span after the retention (writers, no retention)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--load", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--prune", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--end", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -748,6 +863,11 @@ def main() -> None:
         )
         print("RESULT " + json.dumps(figures), flush=True)
         return
+    if args.prune:  # child: the retention, on the parent's signal
+        os.environ["DATABASE_URL"] = _db_url(url, names[args.prune])
+        prune_child(args, datetime.fromisoformat(args.end))
+        return
+    args.url = url
 
     # the history ends at midnight, today's rows are the writers': the
     # oldest day of a whole number of days is then a whole partition

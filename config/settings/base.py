@@ -688,8 +688,8 @@ INFERENCE = {
     # rows are counted and their feedback deleted this many log rows per
     # transaction, pausing between chunks so the serving inserts keep the CPU
     # (about 3 % of a core: a minute for a day of 1.25 million rows).
-    "LOG_DROP_CHUNK_ROWS": env.int("INFERENCE_LOG_DROP_CHUNK_ROWS", default=2_000),
-    "LOG_DROP_PAUSE_MS": env.int("INFERENCE_LOG_DROP_PAUSE_MS", default=100),
+    "LOG_DROP_CHUNK_ROWS": env.int("INFERENCE_LOG_DROP_CHUNK_ROWS", default=10_000),
+    "LOG_DROP_PAUSE_MS": env.int("INFERENCE_LOG_DROP_PAUSE_MS", default=500),
     "RETENTION_ARCHIVE_DIR": Path(
         env.str(
             "INFERENCE_RETENTION_ARCHIVE_DIR", default=str(DATA_DIR / "log-archive")

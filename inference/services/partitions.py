@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import time as clock
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -232,67 +233,87 @@ def _detach(part: Partition) -> int:
 
 def _drop_detached(part: Partition) -> tuple[int, int]:
     """Count a detached day's rows and delete their feedback, a chunk of
-    ``LOG_DROP_CHUNK_ROWS`` log rows per transaction with a pause of
+    ``LOG_DROP_CHUNK_ROWS`` log rows per statement with a pause of
     ``LOG_DROP_PAUSE_MS`` between chunks, then drop its table; returns the
     rows and the number of chunks.
 
     The whole day at once (1.25 million rows, 25,000 feedback rows) is about
     half a second of one core taken from the serving inserts on a small
-    machine; in paced chunks it yields the CPU between them. Every chunk is
-    idempotent, so a retention that stops halfway leaves a detached day the
-    next one finishes."""
+    machine; in paced chunks it yields the CPU between them. What the
+    inserts' p99 saw was how many chunks ran a second more than how much
+    each did (the same work in five times the chunks raised it, in a fifth
+    of them it stayed within its spread; docs/benchmark.md), so a chunk is
+    one statement, its own transaction, and the default chunks are large
+    and far apart. Every chunk is idempotent, so a retention that stops
+    halfway leaves a detached day the next one finishes."""
     conf = settings.INFERENCE
     size = max(1, conf["LOG_DROP_CHUNK_ROWS"])
     pause = conf["LOG_DROP_PAUSE_MS"] / 1000
-    quote = connection.ops.quote_name
-    feedback = quote("inference_feedback")
-    history = quote("inference_feedbackhistory")
-    table = quote(part.name)
-    # Feedback has no database foreign key to the partitioned log (one would
-    # need the partition key in it). A chunk's range of log ids narrows it to
-    # the chunk's feedback; the probe of the day's primary key keeps a late row
-    # of another day whose id falls in the range. Probing (a nested loop over
-    # the chunk's feedback) rather than hashing the day: about 1/3 of the time.
-    in_chunk = (
-        f"f.prediction_id > %s AND f.prediction_id <= %s AND EXISTS (SELECT 1 "  # noqa: S608
-        f"FROM {table} p WHERE p.id = f.prediction_id)"
-    )
+    statement = _chunk_statement(part)
     rows = chunks = 0
     last = -(2**63)  # below every bigint id
-    while True:
-        with transaction.atomic(), connection.cursor() as cursor:
-            # the chunk's ids and row count from the primary key's index alone
-            # (an index-only scan of the chunk, never the heap); no id of the
-            # day lies between the previous chunk's last and this one's first
-            cursor.execute(
-                f"SELECT min(id), max(id), count(*) FROM (SELECT id FROM "  # noqa: S608
-                f"{table} WHERE id > %s ORDER BY id LIMIT %s) chunk",
-                [last, size],
-            )
-            first, end, counted = cursor.fetchone()
+    with _nested_loops_only():
+        while True:
+            with connection.cursor() as cursor:
+                cursor.execute(statement, {"last": last, "size": size})
+                end, counted = cursor.fetchone()
             if end is None:
                 break
-            low = first - 1
-            cursor.execute("SET LOCAL enable_hashjoin = off")
-            cursor.execute("SET LOCAL enable_mergejoin = off")
-            cursor.execute(
-                f"DELETE FROM {history} h USING {feedback} f "  # noqa: S608
-                f"WHERE h.feedback_id = f.id AND {in_chunk}",
-                [low, end],
-            )
-            cursor.execute(
-                f"DELETE FROM {feedback} f WHERE {in_chunk}",  # noqa: S608
-                [low, end],
-            )
-        rows += counted
-        chunks += 1
-        last = end
-        if counted < size:
-            break
-        clock.sleep(pause)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            rows += counted
+            chunks += 1
+            last = end
+            if counted < size:
+                break
+            clock.sleep(pause)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {connection.ops.quote_name(part.name)}")
     return rows, chunks
+
+
+def _chunk_statement(part: Partition) -> str:
+    """One chunk of a detached day's cleanup as one statement: the next
+    ``size`` ids after ``last`` (an index-only scan of the day's primary
+    key, never its heap), and the deletion of their feedback and its
+    history; returns the chunk's last id and its row count.
+
+    Feedback has no database foreign key to the partitioned log (one would
+    need the partition key in it). The chunk's range of log ids narrows the
+    feedback to the chunk's; the probe of the day's primary key keeps a late
+    row of another day whose id falls in the range. No id of the day lies
+    between the previous chunk's last and this one's first. Both deletions
+    see the statement's snapshot, and the history's foreign key is checked
+    at commit, when both are gone."""
+    quote = connection.ops.quote_name
+    table = quote(part.name)
+    in_chunk = (
+        "f.prediction_id >= b.lo AND f.prediction_id <= b.hi AND EXISTS "  # noqa: S608
+        f"(SELECT 1 FROM {table} p WHERE p.id = f.prediction_id)"
+    )
+    return (
+        f"WITH chunk AS (SELECT id FROM {table} WHERE id > %(last)s "  # noqa: S608
+        "ORDER BY id LIMIT %(size)s), "
+        "b AS (SELECT min(id) AS lo, max(id) AS hi, count(*) AS n FROM chunk), "
+        f"history AS (DELETE FROM {quote('inference_feedbackhistory')} h "
+        f"USING {quote('inference_feedback')} f, b "
+        f"WHERE h.feedback_id = f.id AND {in_chunk}), "
+        f"labels AS (DELETE FROM {quote('inference_feedback')} f USING b "
+        f"WHERE {in_chunk}) "
+        "SELECT hi, n FROM b"
+    )
+
+
+@contextmanager
+def _nested_loops_only():
+    """Plan the cleanup's joins as nested loops over the chunk's feedback,
+    probing the day's primary key (hashing or sorting the day: about three
+    times the work), for this connection until the cleanup ends."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_hashjoin = off; SET enable_mergejoin = off")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET enable_hashjoin; RESET enable_mergejoin")
 
 
 def log_detached_days() -> list[Partition]:

@@ -338,6 +338,41 @@ def test_a_dropped_day_is_counted_and_its_feedback_deleted_in_paced_chunks(
 
 
 @pytest.mark.django_db
+def test_each_chunk_of_a_dropped_days_cleanup_is_one_statement(
+    days_back, settings, monkeypatch
+):
+    """The paced cleanup's cost to the serving inserts grew with its round
+    trips (docs/benchmark.md): a chunk's count and feedback deletion are one
+    statement, whatever the chunk holds."""
+    from inference.services import partitions
+    from inference.services.partitions import Partition, partition_name
+
+    settings.INFERENCE = {**settings.INFERENCE, "LOG_DROP_CHUNK_ROWS": 2}
+    monkeypatch.setattr(partitions.clock, "sleep", lambda _seconds: None)
+    noon = datetime.combine(days_back, datetime.min.time(), tzinfo=UTC) + timedelta(
+        hours=12
+    )
+    day = (noon - timedelta(days=4)).date()
+    rows = [_log(noon - timedelta(days=4)) for _ in range(5)]
+    for row in rows[:3]:
+        fb = Feedback.objects.create(prediction=row, label="b")
+        FeedbackHistory.objects.create(feedback=fb, previous_label="a", new_label="b")
+    part = Partition(partition_name(day), day)
+    partitions._detach(part)
+
+    with CaptureQueriesContext(connection) as captured:
+        assert partitions._drop_detached(part) == (5, 3)
+
+    chunks = [q["sql"] for q in captured.captured_queries if "WITH chunk" in q["sql"]]
+    # 5 rows in chunks of 2: the third chunk holds one row and ends the loop;
+    # besides them, only the planner settings, their reset and the drop
+    assert len(chunks) == 3
+    assert len(captured.captured_queries) == 3 + 3
+    assert not Feedback.objects.exists() and not FeedbackHistory.objects.exists()
+    assert part.name not in {p.name for p in partitions.log_detached_days()}
+
+
+@pytest.mark.django_db
 def test_a_drop_stopped_between_chunks_is_finished_by_the_next_retention(
     days_back, settings, monkeypatch
 ):
