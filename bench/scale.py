@@ -613,7 +613,8 @@ def _retention(args, variant: str, end: datetime) -> dict:
         text=True,
         env=env,
     )  # fmt: skip
-    assert child.stdout.readline().strip() == "READY"
+    if child.stdout.readline().strip() != "READY":
+        sys.exit(f"the retention's process for {variant} did not start")
     writers = Writers(args.writers)
     writers.start()
     time.sleep(args.insert_seconds)
