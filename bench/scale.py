@@ -600,8 +600,7 @@ def _retention(args, variant: str, end: datetime) -> dict:
         cursor.execute("SELECT count(*) FROM inference_predictionlog")
         rows_before = cursor.fetchone()[0]
         size_before = _log_size(cursor, variant)
-    env = os.environ.copy()
-    env["DATABASE_URL"] = _db_url(args.url, connection.settings_dict["NAME"])
+    # the child connects to the variant's database itself (``--prune``)
     child = subprocess.Popen(
         [
             sys.executable, __file__, "--prune", variant,
@@ -611,7 +610,6 @@ def _retention(args, variant: str, end: datetime) -> dict:
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        env=env,
     )  # fmt: skip
     if child.stdout.readline().strip() != "READY":
         sys.exit(f"the retention's process for {variant} did not start")
@@ -868,7 +866,6 @@ def main() -> None:
         os.environ["DATABASE_URL"] = _db_url(url, names[args.prune])
         prune_child(args, datetime.fromisoformat(args.end))
         return
-    args.url = url
 
     # the history ends at midnight, today's rows are the writers': the
     # oldest day of a whole number of days is then a whole partition
