@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
+from psycopg.pq import TransactionStatus
 
 from inference.models import PredictionLog
 
@@ -312,8 +313,12 @@ def _nested_loops_only():
     try:
         yield
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute("RESET enable_hashjoin; RESET enable_mergejoin")
+        # A chunk that failed inside a caller's transaction left it aborted:
+        # a RESET there would fail and hide the chunk's error, and the
+        # rollback the caller owes reverts the settings anyway.
+        if connection.connection.info.transaction_status != TransactionStatus.INERROR:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET enable_hashjoin; RESET enable_mergejoin")
 
 
 def log_detached_days() -> list[Partition]:

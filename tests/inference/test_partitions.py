@@ -373,6 +373,25 @@ def test_each_chunk_of_a_dropped_days_cleanup_is_one_statement(
 
 
 @pytest.mark.django_db
+def test_a_failed_chunk_inside_a_transaction_raises_its_own_error(
+    days_back, monkeypatch
+):
+    """The planner settings' reset must not hide why a chunk failed: in a
+    transaction the failure aborted, the error raised is the chunk's."""
+    from django.db import DataError, transaction
+
+    from inference.services import partitions
+    from inference.services.partitions import Partition, partition_name
+
+    day = days_back - timedelta(days=4)
+    part = Partition(partition_name(day), day)
+    monkeypatch.setattr(partitions, "_chunk_statement", lambda _part: "SELECT 1/0")
+
+    with pytest.raises(DataError, match="division by zero"), transaction.atomic():
+        partitions._drop_detached(part)
+
+
+@pytest.mark.django_db
 def test_a_drop_stopped_between_chunks_is_finished_by_the_next_retention(
     days_back, settings, monkeypatch
 ):
