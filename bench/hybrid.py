@@ -14,7 +14,12 @@ wrk, per cell and in turn:
 
 at concurrency 8 and 32 with 1-row and 100-row bodies, alternating the modes
 round by round, and prints req/s, p50 and p99 per cell (median over rounds)
-and the ratio keyed / online.
+and the ratio keyed / online: of the medians, and of each round (the modes of
+a round run back to back, so the machine's drift between rounds cancels).
+
+With ``--store-rows N`` the store also holds N entries under other keys, so
+the lookups search an index of a realistic size instead of a 100-entry
+table; the fill is timed.
 
 With ``--phases N`` it also serves N 100-row requests of each mode in one
 process (Django's test client, the same settings and database, no HTTP
@@ -27,6 +32,7 @@ Usage (from the project folder, after `make setup` trained the model)::
 
     .venv/bin/python bench/hybrid.py                  # 2 rounds x 6 s per cell
     .venv/bin/python bench/hybrid.py --rounds 3 --json out.json
+    .venv/bin/python bench/hybrid.py --rounds 3 --store-rows 1000000
     .venv/bin/python bench/hybrid.py --rounds 0 --phases 500   # phases only
 
 Needs: wrk, a PostgreSQL server (``--pg-url``; a database ``bench_hybrid`` is
@@ -41,6 +47,7 @@ import json
 import os
 import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -91,6 +98,13 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument(
+        "--store-rows",
+        type=int,
+        default=0,
+        help="also fill the store with this many entries under other keys "
+        "(s0, s1, ...), so the lookups search an index of a realistic size",
+    )
+    parser.add_argument(
         "--phases",
         type=int,
         default=0,
@@ -118,7 +132,13 @@ def main() -> None:
         writer = csv.writer(handle)
         writer.writerow(["id", "message"])
         writer.writerows([f"k{i}", t] for i, t in enumerate(texts))
+        if args.store_rows:
+            pool = messages(5000)
+            writer.writerows(
+                [f"s{i}", pool[i % len(pool)]] for i in range(args.store_rows)
+            )
     # the production alias, then the store filled by a keyed batch job
+    fill_started = time.perf_counter()
     filled = run(
         [
             PY,
@@ -134,12 +154,21 @@ def main() -> None:
                 f"job = batch_job_create(model_name={args.model!r}, "
                 f"server_path={str(keys_csv)!r}, key_column='id', enqueue=False); "
                 "job = batch_job_run(job_id=job.pk); "
-                "print(job.status, job.rows_done)"
+                # what autovacuum does after such a fill (the planner's
+                # statistics of the store); this machine may run without it
+                "from django.db import connection; "
+                "connection.cursor().execute("
+                "'ANALYZE inference_precomputedprediction'); "
+                "print(job.status, job.rows_done, job.error)"
             ),
         ],
         env,
     )
-    print(f"store filled: {filled.strip().splitlines()[-1]}", flush=True)
+    fill_seconds = time.perf_counter() - fill_started
+    status, done, *error = filled.strip().splitlines()[-1].split(" ", 2)
+    if status != "succeeded":
+        sys.exit(f"the store's fill {status}: {' '.join(error)}")
+    print(f"store filled: {done} rows in {fill_seconds:.1f} s", flush=True)
 
     auth = {"Authorization": f"Token {token}"}
     path = f"/api/v1/models/{args.model}/predict"
@@ -215,7 +244,6 @@ def phases_child(token: str, path: str, bodies_file: str, n: int) -> None:
     backend's CPU and the time in each phase (the functions below, wrapped
     with a timer)."""
     import functools
-    import time
     from collections import defaultdict
 
     sys.path.insert(0, str(ROOT))
@@ -336,6 +364,13 @@ def phases_child(token: str, path: str, bodies_file: str, n: int) -> None:
     print("\n".join(lines))
 
 
+def round_ratios(rps: list[float], online: list[float]) -> list[float]:
+    """Each round's req/s over online's of the same round: the modes of a
+    round run one after the other, so the machine's drift between rounds
+    (2x here between hours) cancels out of the ratio."""
+    return [mode / base for mode, base in zip(rps, online, strict=True)]
+
+
 def report(results, row_counts, levels, args, load_before, load_after) -> None:
     med = statistics.median
     lines = [
@@ -345,20 +380,25 @@ def report(results, row_counts, levels, args, load_before, load_after) -> None:
         f"average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min), "
         f"{os.cpu_count()} CPUs",
         "",
-        "| rows | conc | mode | req/s | p50 ms | p99 ms | errors | req/s vs online |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|",
+        "| rows | conc | mode | req/s | p50 ms | p99 ms | errors | req/s vs online "
+        "| per round (median) |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     summary = []
     for rows in row_counts:
         for conc in levels:
-            online = med(results[("online", rows, conc)].rps)
+            online_rps = results[("online", rows, conc)].rps
+            online = med(online_rps)
             for mode in MODES:
                 cell = results[(mode, rows, conc)]
                 ratio = med(cell.rps) / online
+                rounds = round_ratios(cell.rps, online_rps)
                 lines.append(
                     f"| {rows} | {conc} | {mode} | {med(cell.rps):.1f} | "
                     f"{med(cell.p50):.2f} | {med(cell.p99):.2f} | {cell.errors} | "
-                    f"{ratio:.2f}x |"
+                    f"{ratio:.2f}x | "
+                    + ", ".join(f"{r:.2f}" for r in rounds)
+                    + f" ({med(rounds):.2f}x) |"
                 )
                 summary.append(
                     {
@@ -370,6 +410,7 @@ def report(results, row_counts, levels, args, load_before, load_after) -> None:
                         "p99": med(cell.p99),
                         "errors": cell.errors,
                         "vs_online": ratio,
+                        "vs_online_rounds": rounds,
                     }
                 )
     text = "\n".join(lines)
@@ -379,6 +420,7 @@ def report(results, row_counts, levels, args, load_before, load_after) -> None:
             json.dumps(
                 {
                     "summary": summary,
+                    "store_rows": args.store_rows,
                     "load_average": [load_before, load_after],
                     "markdown": text,
                 },
