@@ -19,7 +19,8 @@ a round run back to back, so the machine's drift between rounds cancels).
 
 With ``--store-rows N`` the store also holds N entries under other keys, so
 the lookups search an index of a realistic size instead of a 100-entry
-table; the fill is timed.
+table; the fill is timed. The fill is one batch job, so the store's 100
+measured keys and N stay within ``INFERENCE_BATCH_MAX_ROWS`` (a million).
 
 With ``--phases N`` it also serves N 100-row requests of each mode in one
 process (Django's test client, the same settings and database, no HTTP
@@ -32,7 +33,7 @@ Usage (from the project folder, after `make setup` trained the model)::
 
     .venv/bin/python bench/hybrid.py                  # 2 rounds x 6 s per cell
     .venv/bin/python bench/hybrid.py --rounds 3 --json out.json
-    .venv/bin/python bench/hybrid.py --rounds 3 --store-rows 1000000
+    .venv/bin/python bench/hybrid.py --rounds 3 --store-rows 999900  # 1M entries
     .venv/bin/python bench/hybrid.py --rounds 0 --phases 500   # phases only
 
 Needs: wrk, a PostgreSQL server (``--pg-url``; a database ``bench_hybrid`` is
