@@ -4,25 +4,16 @@ the medians."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "hybrid.py"
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_hybrid", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.bench import bench_module
 
 
 def test_each_rounds_ratio_is_taken_within_the_round():
-    bench = _bench()
+    bench = bench_module("hybrid")
     # a machine twice as fast in round 2: the medians' ratio mixes rounds,
     # each round's own ratio does not
     assert bench.round_ratios([200.0, 400.0, 210.0], [100.0, 200.0, 100.0]) == [
@@ -35,7 +26,7 @@ def test_each_rounds_ratio_is_taken_within_the_round():
 
 
 def test_the_report_gives_both_ratios_per_cell(tmp_path, capsys):
-    bench = _bench()
+    bench = bench_module("hybrid")
     cell = bench.Cell
     results = {
         ("online", 100, 8): cell(

@@ -4,9 +4,7 @@ two halves of a loaded log look alike to every read."""
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -15,17 +13,9 @@ from core.ids import uuid7_time
 from inference.logrows import LOG_COLUMNS
 from inference.logwriter import prediction_logs_insert
 from inference.models import PredictionLog
+from tests.bench import bench_module
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "scale.py"
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_scale", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _rows(request_prefix: str) -> list[dict]:
@@ -38,7 +28,7 @@ def _rows(request_prefix: str) -> list[dict]:
 
 
 def test_the_generated_history_is_the_rows_the_builder_makes():
-    bench = _bench()
+    bench = bench_module("scale")
     texts = bench._messages()
     start = datetime(2026, 11, 3, tzinfo=UTC)
     step = timedelta(days=1) / 1_250_000
